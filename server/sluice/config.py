@@ -1,0 +1,138 @@
+"""Loads and validates the whole configuration, once, at start-up.
+
+Sources, later ones winning:
+
+1. the YAML file, with ``${VAR}`` and ``${VAR:-default}`` interpolated from the environment;
+2. ``SLUICE__SECTION__KEY=value`` environment variables. Variables without a double
+   underscore after ``SLUICE`` (Kubernetes service links such as ``SLUICE_PORT``) are ignored.
+
+An unknown key or a bad value raises ``ConfigError`` with a message naming the key.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from sluice.auth import AuthConfig, is_loopback, listen_host
+from sluice.kafka.config import KafkaConfig
+from sluice.ops.config import LoggingConfig, OpsConfig
+from sluice.process.config import ChecksConfig, TransformsConfig
+from sluice.ratelimit.config import RateLimitConfig
+from sluice.receiver.config import ServerConfig
+
+ENV_PREFIX = "SLUICE__"
+_INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; the message names the offending key."""
+
+
+class Settings(BaseSettings):
+    """The whole configuration of a Sluice server process."""
+
+    model_config = SettingsConfigDict(
+        frozen=True,
+        extra="forbid",
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        case_sensitive=False,
+    )
+
+    server: ServerConfig = ServerConfig()
+    ops: OpsConfig = OpsConfig()
+    auth: AuthConfig = AuthConfig()
+    checks: ChecksConfig = ChecksConfig()
+    transforms: TransformsConfig = TransformsConfig()
+    ratelimit: RateLimitConfig = RateLimitConfig()
+    kafka: KafkaConfig = KafkaConfig()
+    logging: LoggingConfig = LoggingConfig()
+
+    @model_validator(mode="after")
+    def _auth_none_only_on_loopback(self) -> Settings:
+        if self.auth.mode == "none" and not is_loopback(listen_host(self.server.listen)):
+            raise ValueError(
+                f"auth.mode: none is only allowed on a loopback listener, "
+                f"not server.listen={self.server.listen!r}"
+            )
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment overrides win over the file, which arrives as init arguments.
+        return (env_settings, init_settings)
+
+
+def interpolate(text: str, environ: Mapping[str, str]) -> str:
+    """Replace ``${VAR}`` and ``${VAR:-default}`` in ``text``; an unset VAR with no default fails."""
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in environ:
+            return environ[name]
+        if default is not None:
+            return default
+        raise ConfigError(f"${{{name}}} is used in the config file but {name} is not set")
+
+    return _INTERPOLATION.sub(substitute, text)
+
+
+def read_file(path: Path, environ: Mapping[str, str]) -> dict[str, Any]:
+    """Read a YAML config file and interpolate the environment into it."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    try:
+        data = yaml.safe_load(interpolate(text, environ))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping of sections, not {type(data).__name__}")
+    return data
+
+
+def describe(error: ValidationError) -> str:
+    """One line per problem, each starting with the dotted key it concerns."""
+    lines = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        if item["type"] == "extra_forbidden":
+            lines.append(f"{key}: unknown key")
+        else:
+            lines.append(f"{key}: {item['msg']}")
+    return "\n".join(lines)
+
+
+def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Load, interpolate, override and validate the configuration."""
+    env = dict(os.environ if environ is None else environ)
+    data = read_file(path, env) if path is not None else {}
+    saved = dict(os.environ)
+    try:
+        # pydantic-settings reads os.environ; give it exactly the environment we were handed.
+        os.environ.clear()
+        os.environ.update(env)
+        return Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(describe(exc)) from None
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)

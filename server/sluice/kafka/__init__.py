@@ -1,0 +1,1 @@
+"""The Kafka side: record encoding, the async producer and the sink stage."""

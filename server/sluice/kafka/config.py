@@ -1,0 +1,47 @@
+"""Config of the Kafka producer and the record contract."""
+
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+
+from sluice.configbase import ComponentConfig
+
+DEFAULT_TOPIC = "sluice.readings.v1"
+DEFAULT_DLQ_TOPIC = "sluice.readings.dlq.v1"
+DEFAULT_RECORD_MAX_BYTES = 900_000
+LOCKED_PROPERTIES = frozenset({"acks", "enable.idempotence", "request.required.acks"})
+
+
+class KafkaConfig(ComponentConfig):
+    """Where and how records are produced."""
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    topic: str = DEFAULT_TOPIC
+    dlq_topic: str = DEFAULT_DLQ_TOPIC
+    key: Literal["source", "device"] = "source"
+    """Record key: the batch's source_id, or the device_id with one record part per device."""
+    encoding: Literal["protobuf", "json"] = "protobuf"
+    """Record value: ReadingBatch protobuf, or its JSON with proto field names."""
+    record_max_bytes: Annotated[int, Field(gt=1024)] = DEFAULT_RECORD_MAX_BYTES
+    """Larger batches are split into parts no larger than this (Kafka refuses ~1 MB)."""
+    linger_ms: Annotated[float, Field(ge=0)] = 5.0
+    compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "lz4"
+    delivery_timeout_ms: Annotated[int, Field(gt=0)] = 30_000
+    """librdkafka's message.timeout.ms: how long a record may take to be delivered."""
+    queue_max_messages: Annotated[int, Field(gt=0)] = 100_000
+    queue_max_kbytes: Annotated[int, Field(gt=0)] = 256 * 1024
+    client: dict[str, str | int | float | bool] = {}
+    """Any librdkafka property (TLS, SASL, ...), passed through. acks and idempotence are fixed."""
+
+    @field_validator("client")
+    @classmethod
+    def _refuse_locked(
+        cls, value: dict[str, str | int | float | bool]
+    ) -> dict[str, str | int | float | bool]:
+        locked = sorted(LOCKED_PROPERTIES.intersection(value))
+        if locked:
+            raise ValueError(
+                f"{', '.join(locked)} cannot be overridden: Sluice always produces with "
+                "acks=all and enable.idempotence=true"
+            )
+        return value

@@ -1,0 +1,1 @@
+"""Operations: metrics, the ops HTTP app, logs and tracing."""

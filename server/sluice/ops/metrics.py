@@ -1,0 +1,127 @@
+"""Every Prometheus metric Sluice exports, declared in one place.
+
+Stages receive a ``Metrics`` and never create metrics themselves. Tests pass a fresh
+``CollectorRegistry`` and read samples with ``registry.get_sample_value``. Under the
+supervisor, ``PROMETHEUS_MULTIPROC_DIR`` is set before this module is imported, values go
+to per-process files, and the gauges aggregate with the modes given here.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    """The metric set of one process, registered in ``registry``."""
+
+    def __init__(self, registry: CollectorRegistry | None = REGISTRY) -> None:
+        r = registry
+        self.registry = registry
+        self.readings_received = Counter(
+            "sluice_readings_received",
+            "Readings received, before any check.",
+            registry=r,
+        )
+        self.readings_accepted = Counter(
+            "sluice_readings_accepted",
+            "Readings made durable and acknowledged.",
+            registry=r,
+        )
+        self.readings_rejected = Counter(
+            "sluice_readings_rejected",
+            "Readings rejected, by reason code (per-reading checks and batch-level refusals).",
+            ["reason"],
+            registry=r,
+        )
+        self.batches = Counter(
+            "sluice_batches",
+            "Batches answered, by Ack status.",
+            ["status"],
+            registry=r,
+        )
+        self.rate_limited = Counter(
+            "sluice_rate_limited",
+            "Rate-limit decisions that refused or delayed work, by scope "
+            "(tenant, device, bytes, dlq) and action (reject, delay).",
+            ["scope", "action"],
+            registry=r,
+        )
+        self.records_produced = Counter(
+            "sluice_records_produced",
+            "Kafka records delivered, by topic.",
+            ["topic"],
+            registry=r,
+        )
+        self.delivery_errors = Counter(
+            "sluice_delivery_errors",
+            "Kafka delivery reports with an error, by librdkafka error name.",
+            ["error"],
+            registry=r,
+        )
+        self.producer_recreated = Counter(
+            "sluice_producer_recreated",
+            "Times the Kafka producer was recreated after a fatal error.",
+            registry=r,
+        )
+        self.ack_latency = Histogram(
+            "sluice_ack_latency_seconds",
+            "Time from receiving a batch to sending its Ack.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.produce_latency = Histogram(
+            "sluice_produce_latency_seconds",
+            "Time from producing a record to its delivery report.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.queue_readings = Gauge(
+            "sluice_queue_readings",
+            "Readings read from streams and not yet acknowledged.",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.queue_bytes = Gauge(
+            "sluice_queue_bytes",
+            "Bytes read from streams and not yet acknowledged.",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.active_streams = Gauge(
+            "sluice_active_streams",
+            "Open Ingest.Stream calls.",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.spool_bytes = Gauge(
+            "sluice_spool_bytes",
+            "Bytes held in the local spool.",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.spool_segments = Gauge(
+            "sluice_spool_segments",
+            "Segments held in the local spool.",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.broker_up = Gauge(
+            "sluice_broker_up",
+            "1 when the Kafka producer has a usable connection to the cluster.",
+            registry=r,
+            multiprocess_mode="livemax",
+        )
+        self.ready = Gauge(
+            "sluice_ready",
+            "1 while the process accepts new batches (0 when draining).",
+            registry=r,
+            multiprocess_mode="livemin",
+        )
+        self.workers = Gauge(
+            "sluice_workers",
+            "Worker processes alive under the supervisor.",
+            registry=r,
+            multiprocess_mode="livemax",
+        )

@@ -1,0 +1,1 @@
+"""Per-reading checks and transforms: the hot path."""

@@ -1,0 +1,40 @@
+"""Config of the token-bucket rate limits."""
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from sluice.configbase import ComponentConfig
+
+
+class BucketConfig(ComponentConfig):
+    """A token bucket: ``rate`` tokens per second, holding at most ``burst``."""
+
+    rate: Annotated[float, Field(gt=0)]
+    burst: Annotated[float, Field(gt=0)]
+
+
+class TenantLimits(ComponentConfig):
+    """One tenant's buckets; a missing bucket means no limit of that kind."""
+
+    readings: BucketConfig | None = None
+    """Readings per second across the tenant."""
+    device_readings: BucketConfig | None = None
+    """Readings per second for each (tenant, device)."""
+    bytes: BucketConfig | None = None
+    """Bytes per second across the tenant, charged before parsing."""
+
+
+class RateLimitConfig(ComponentConfig):
+    """Rate limits: defaults for every tenant, per-tenant overrides, and the empty-bucket policy."""
+
+    policy: Literal["delay", "reject"] = "reject"
+    """``delay`` stops reading until tokens refill; ``reject`` answers RATE_LIMITED."""
+    max_delay_s: Annotated[float, Field(gt=0)] = 5.0
+    """Under ``delay``, a wait longer than this is answered RATE_LIMITED instead."""
+    default: TenantLimits = TenantLimits()
+    """Buckets for tenants without an entry in ``tenants``."""
+    tenants: dict[str, TenantLimits] = {}
+    """Per-tenant overrides, keyed by tenant name."""
+    dlq: BucketConfig = BucketConfig(rate=100.0, burst=1000.0)
+    """Dead-letter records per second per tenant; past it, rejected readings are counted only."""
