@@ -1,0 +1,128 @@
+# Sluice build and test entry points. GNU make; self-contained on a fresh Debian machine with
+# Python 3.11 and Node 20 (the only network it needs is PyPI, Debian and npm).
+#
+#   make install       .venv with sluice[dev] + the pinned Node tools in tools/ (stamped)
+#   make lint          ruff check, ruff format --check, mypy --strict
+#   make proto         regenerate server/sluice/v1 from protos/
+#   make proto-check   buf lint + buf breaking against the committed baseline image
+#   make proto-baseline  refresh the baseline image (deliberately, after a reviewed change)
+#   make pytest        the test suite only (PYTEST_ARGS=... to narrow it)
+#   make test          install + lint + proto-check + pytest: what .ci/run runs
+#   make dev           sluice dev: local broker, server and simulated fleet
+#   make clean         caches and build output;  make distclean  also .venv and node_modules
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := test
+.DELETE_ON_ERROR:
+MAKEFLAGS += --no-builtin-rules
+
+PYTHON ?= python3
+NPM ?= npm
+VENV := .venv
+VENV_BIN := $(VENV)/bin
+TOOLS := tools
+BUF := $(TOOLS)/node_modules/.bin/buf
+
+# Debian packages the build or the tests need; installed with apt-get when missing and
+# running as root. Checked with dpkg -s, so an already provisioned machine costs nothing.
+APT_PACKAGES := procps
+
+PROTO_SRC := protos/sluice/v1/ingest.proto
+PROTO_GEN := server/sluice/v1/ingest_pb2.py server/sluice/v1/ingest_pb2.pyi \
+             server/sluice/v1/ingest_pb2_grpc.py
+PROTO_BASELINE := protos/baseline/sluice-v1.binpb
+
+LINT_DIRS := $(wildcard server clients tests benchmarks)
+TYPED_DIRS := $(wildcard server clients)
+
+# The whole pytest run is bounded below the 45-minute CI budget even if a test hangs past
+# its own pytest-timeout; PYTEST_ARGS narrows or extends a run (e.g. -m "not e2e").
+PYTEST_WALL_TIMEOUT_S ?= 2700
+PYTEST_ARGS ?=
+
+VENV_STAMP := $(VENV)/.stamp-install
+TOOLS_STAMP := $(TOOLS)/node_modules/.stamp-install
+
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: install venv tools apt-deps lint proto proto-check proto-baseline pytest test dev \
+        clean distclean
+
+install: apt-deps venv tools
+
+venv: $(VENV_STAMP)
+
+tools: $(TOOLS_STAMP)
+
+apt-deps:
+	@missing=""; \
+	for pkg in $(APT_PACKAGES); do \
+	  dpkg -s "$$pkg" >/dev/null 2>&1 || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then \
+	    echo "missing Debian packages:$$missing (run make as root, or install them)" >&2; \
+	    exit 1; \
+	  fi; \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
+	fi
+
+$(VENV_BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV_STAMP): pyproject.toml | $(VENV_BIN)/python
+	$(VENV_BIN)/python -m pip install --quiet --upgrade pip
+	$(VENV_BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+# `npm ci` refuses this lock file: the registry here serves only the linux builds of buf, so
+# the lock cannot list the other platforms' optional packages. `npm install` with the
+# committed lock installs exactly the locked versions. Install scripts are not needed: buf's
+# bin shim finds its platform package by itself.
+$(TOOLS_STAMP): $(TOOLS)/package.json $(TOOLS)/package-lock.json
+	@command -v node >/dev/null || { echo "node (20+) is required and not on PATH" >&2; exit 1; }
+	cd $(TOOLS) && $(NPM) install --no-audit --no-fund --ignore-scripts
+	$(BUF) --version >/dev/null
+	touch $@
+
+lint: venv
+	$(VENV_BIN)/ruff check $(LINT_DIRS)
+	$(VENV_BIN)/ruff format --check $(LINT_DIRS)
+	$(VENV_BIN)/mypy $(TYPED_DIRS)
+
+proto: venv
+	$(VENV_BIN)/python -m grpc_tools.protoc -Iprotos --python_out=server --pyi_out=server \
+	  --grpc_python_out=server $(PROTO_SRC)
+
+proto-check: tools
+	$(BUF) lint
+	$(BUF) breaking --against $(PROTO_BASELINE)
+
+proto-baseline: tools
+	$(BUF) build protos -o $(PROTO_BASELINE)
+
+pytest: install
+	timeout --kill-after=60 $(PYTEST_WALL_TIMEOUT_S) $(VENV_BIN)/pytest $(PYTEST_ARGS) tests
+
+# Every check runs even when an earlier one fails, so one run shows every problem; the
+# pytest summary stays last and the exit status is non-zero if anything failed.
+test: install
+	@failed=""; \
+	for check in lint proto-check pytest; do \
+	  $(MAKE) --no-print-directory $$check || failed="$$failed $$check"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "make test: failed:$$failed" >&2; exit 1; fi
+
+dev: install
+	$(VENV_BIN)/sluice dev
+
+clean:
+	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist
+	find . -path ./$(VENV) -prune -o -path ./$(TOOLS)/node_modules -prune -o \
+	  \( -name __pycache__ -o -name '*.egg-info' \) -type d -print0 | xargs -0 rm -rf
+
+distclean: clean
+	rm -rf $(VENV) $(TOOLS)/node_modules
