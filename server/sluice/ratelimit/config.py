@@ -6,6 +6,9 @@ from pydantic import Field
 
 from sluice.configbase import ComponentConfig
 
+DEFAULT_MAX_DELAY_S = 5.0
+DEFAULT_SWEEP_INTERVAL_S = 10.0
+
 
 class BucketConfig(ComponentConfig):
     """A token bucket: ``rate`` tokens per second, holding at most ``burst``."""
@@ -30,11 +33,13 @@ class RateLimitConfig(ComponentConfig):
 
     policy: Literal["delay", "reject"] = "reject"
     """``delay`` stops reading until tokens refill; ``reject`` answers RATE_LIMITED."""
-    max_delay_s: Annotated[float, Field(gt=0)] = 5.0
+    max_delay_s: Annotated[float, Field(gt=0)] = DEFAULT_MAX_DELAY_S
     """Under ``delay``, a wait longer than this is answered RATE_LIMITED instead."""
     default: TenantLimits = TenantLimits()
     """Buckets for tenants without an entry in ``tenants``."""
-    tenants: dict[str, TenantLimits] = {}
+    tenants: dict[str, TenantLimits] = Field(default_factory=dict)
     """Per-tenant overrides, keyed by tenant name."""
     dlq: BucketConfig = BucketConfig(rate=100.0, burst=1000.0)
     """Dead-letter records per second per tenant; past it, rejected readings are counted only."""
+    sweep_interval_s: Annotated[float, Field(gt=0)] = DEFAULT_SWEEP_INTERVAL_S
+    """How often buckets that have refilled (idle devices and tenants) are dropped from memory."""
