@@ -1,0 +1,84 @@
+"""Serves an ASGI app on the ops port, inside the running asyncio loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import Iterator
+
+import uvicorn
+from starlette.types import ASGIApp
+
+from sluice.netutil import bind_shared
+
+STARTUP_TIMEOUT_S = 10.0
+GRACEFUL_SHUTDOWN_S = 2
+
+
+class _QuietSignalsServer(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to the process that embeds it."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class OpsServer:
+    """An HTTP listener for the ops app, with ``start()`` and an idempotent ``shutdown()``.
+
+    The socket is bound with SO_REUSEADDR and SO_REUSEPORT, so every worker process serves
+    the same ops port. uvicorn runs as a task of the current loop and installs no signal
+    handlers: the worker owns signals.
+    """
+
+    def __init__(self, listen: str, app: ASGIApp) -> None:
+        self._listen = listen
+        self._app = app
+        self._socket: socket.socket | None = None
+        self._server: _QuietSignalsServer | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def port(self) -> int:
+        """The bound port; known once ``start()`` has returned."""
+        if self._socket is None:
+            raise RuntimeError("OpsServer.port is known only after start()")
+        port: int = self._socket.getsockname()[1]
+        return port
+
+    async def start(self) -> None:
+        """Bind the listener and serve until ``shutdown()``."""
+        if self._task is not None:
+            return
+        self._socket = bind_shared(self._listen)
+        config = uvicorn.Config(
+            self._app,
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        )
+        self._server = server = _QuietSignalsServer(config)
+        self._task = asyncio.create_task(server.serve(sockets=[self._socket]), name="ops-http")
+        await self._wait_started(server, self._task)
+
+    async def _wait_started(self, server: uvicorn.Server, task: asyncio.Task[None]) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STARTUP_TIMEOUT_S
+        while not server.started:
+            if task.done():
+                task.result()
+                raise RuntimeError(f"ops server on {self._listen} stopped during start-up")
+            if loop.time() > deadline:
+                raise TimeoutError(f"ops server on {self._listen} did not start")
+            await asyncio.sleep(0.005)
+
+    async def shutdown(self) -> None:
+        """Stop accepting, finish open requests and close the socket. Safe twice and unstarted."""
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._task is not None:
+            await self._task
+        if self._socket is not None:
+            self._socket.close()
