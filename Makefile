@@ -37,7 +37,8 @@ LINT_DIRS := $(wildcard server clients tests benchmarks)
 TYPED_DIRS := $(wildcard server clients)
 
 # The whole pytest run is bounded below the 45-minute CI budget even if a test hangs past
-# its own pytest-timeout; PYTEST_ARGS narrows or extends a run (e.g. -m "not e2e").
+# its own pytest-timeout. SIGINT first, so fixtures still stop the processes they started.
+# pytest collects tests/ (testpaths); PYTEST_ARGS narrows a run, e.g. PYTEST_ARGS=tests/unit.
 PYTEST_WALL_TIMEOUT_S ?= 2700
 PYTEST_ARGS ?=
 
@@ -73,7 +74,10 @@ apt-deps:
 $(VENV_BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV_STAMP): pyproject.toml | $(VENV_BIN)/python
+# A new top-level package (a new __init__.py under server/ or clients/) needs a reinstall:
+# the editable install maps package names to folders when it is made.
+$(VENV_STAMP): pyproject.toml $(wildcard server/*/__init__.py clients/*/__init__.py) \
+               | $(VENV_BIN)/python
 	$(VENV_BIN)/python -m pip install --quiet --upgrade pip
 	$(VENV_BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
@@ -105,7 +109,7 @@ proto-baseline: tools
 	$(BUF) build protos -o $(PROTO_BASELINE)
 
 pytest: install
-	timeout --kill-after=60 $(PYTEST_WALL_TIMEOUT_S) $(VENV_BIN)/pytest $(PYTEST_ARGS) tests
+	timeout --signal=INT --kill-after=60 $(PYTEST_WALL_TIMEOUT_S) $(VENV_BIN)/pytest $(PYTEST_ARGS)
 
 # Every check runs even when an earlier one fails, so one run shows every problem; the
 # pytest summary stays last and the exit status is non-zero if anything failed.
