@@ -11,6 +11,7 @@ import json
 import shutil
 import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -50,8 +51,9 @@ def test_committed_code_matches_fresh_protoc_run(fresh_generation: Path, name: s
     fresh = (fresh_generation / name).read_bytes()
     committed = (GENERATED_DIR / name).read_bytes()
     assert committed == fresh, (
-        f"server/sluice/v1/{name} differs from a fresh grpc_tools.protoc run: "
-        "run `make proto` and commit the result"
+        f"server/sluice/v1/{name} differs from a fresh grpc_tools.protoc run with grpcio-tools "
+        f"{version('grpcio-tools')}: run `make proto` and commit the result (the version is "
+        "pinned in pyproject.toml; regenerate whenever the pin moves)"
     )
 
 
