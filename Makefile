@@ -8,7 +8,7 @@
 #   make proto-baseline  refresh the baseline image (deliberately, after a reviewed change)
 #   make pytest        the test suite only (PYTEST_ARGS=... to narrow it)
 #   make test          install + lint + proto-check + pytest: what .ci/run runs
-#   make dev           sluice dev: local broker, server and simulated fleet
+#   make dev           sluice dev: local broker, server and simulated fleet (DEV_ARGS=...)
 #   make clean         caches and build output;  make distclean  also .venv and node_modules
 
 SHELL := bash
@@ -29,8 +29,6 @@ BUF := $(TOOLS)/node_modules/.bin/buf
 APT_PACKAGES := procps
 
 PROTO_SRC := protos/sluice/v1/ingest.proto
-PROTO_GEN := server/sluice/v1/ingest_pb2.py server/sluice/v1/ingest_pb2.pyi \
-             server/sluice/v1/ingest_pb2_grpc.py
 PROTO_BASELINE := protos/baseline/sluice-v1.binpb
 
 LINT_DIRS := $(wildcard server clients tests benchmarks)
@@ -41,6 +39,7 @@ TYPED_DIRS := $(wildcard server clients)
 # pytest collects tests/ (testpaths); PYTEST_ARGS narrows a run, e.g. PYTEST_ARGS=tests/unit.
 PYTEST_WALL_TIMEOUT_S ?= 2700
 PYTEST_ARGS ?=
+DEV_ARGS ?=
 
 VENV_STAMP := $(VENV)/.stamp-install
 TOOLS_STAMP := $(TOOLS)/node_modules/.stamp-install
@@ -121,7 +120,7 @@ test: install
 	if [ -n "$$failed" ]; then echo "make test: failed:$$failed" >&2; exit 1; fi
 
 dev: install
-	$(VENV_BIN)/sluice dev
+	$(VENV_BIN)/sluice dev $(DEV_ARGS)
 
 clean:
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist
