@@ -1,0 +1,84 @@
+"""The pipeline stage that checks and transforms every reading of a batch."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Callable
+
+from sluice import reasons
+from sluice.batch import Batch
+from sluice.errors import BatchRejected
+from sluice.ops.metrics import Metrics
+from sluice.process.checker import ReadingChecker
+from sluice.process.config import ChecksConfig, TransformsConfig
+from sluice.process.registry import load_registry
+from sluice.stage import Stage
+
+
+class CheckStage:
+    """Refuses batches over the batch limits, checks and transforms every reading in place,
+    and hands the batch on with ``faults``, ``accepted`` and ``changed`` set.
+
+    A batch is handed on even when no reading passed: its faults go to the dead-letter
+    topic downstream. Batch-level refusals raise ``BatchRejected`` and are counted by the
+    receiver; this stage counts the per-reading faults, once per reason per batch.
+    ``clock`` gives the receipt time in Unix ns, read once per batch, that event times are
+    checked against and that unset times take.
+    """
+
+    def __init__(
+        self,
+        checks: ChecksConfig,
+        transforms: TransformsConfig,
+        metrics: Metrics,
+        next_stage: Stage,
+        clock: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self._checks = checks
+        self._transforms = transforms
+        self._next = next_stage
+        self._clock = clock
+        self._checker = ReadingChecker(checks, transforms)
+        self._rejected = {
+            reason: metrics.readings_rejected.labels(reason=reason)
+            for reason in reasons.READING_REASONS
+        }
+
+    async def start(self) -> None:
+        """Load the device registry, if one is configured (``ConfigError`` if it is bad)."""
+        path = self._transforms.device_registry
+        if path is not None:
+            precision = self._transforms.geohash_precision
+            registry = await asyncio.to_thread(load_registry, path, precision)
+            self._checker.use_registry(registry)
+
+    async def shutdown(self) -> None:
+        """Nothing to drain: a batch is handed on within ``consume``."""
+
+    async def consume(self, batch: Batch) -> None:
+        """Check ``batch`` against the batch limits, then every reading; hand it on."""
+        checks = self._checks
+        size = len(batch.raw)
+        if size > checks.max_batch_bytes:
+            raise BatchRejected(
+                reasons.BATCH_TOO_LARGE,
+                f"the batch is {size} bytes, the limit is "
+                f"checks.max_batch_bytes={checks.max_batch_bytes}",
+            )
+        readings = batch.message.readings
+        if len(readings) > checks.max_readings_per_batch:
+            raise BatchRejected(
+                reasons.BATCH_TOO_LARGE,
+                f"the batch has {len(readings)} readings, the limit is "
+                f"checks.max_readings_per_batch={checks.max_readings_per_batch}",
+            )
+        faults, accepted, changed = self._checker.check(readings, self._clock())
+        batch.faults = faults
+        batch.accepted = accepted
+        batch.changed = changed
+        if faults:
+            for reason, count in Counter(fault.reason for fault in faults).items():
+                self._rejected[reason].inc(count)
+        await self._next.consume(batch)
