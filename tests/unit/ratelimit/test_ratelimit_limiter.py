@@ -1,85 +1,21 @@
-"""RateLimiter: buckets per tenant, device and byte stream; both policies; DLQ cap; sweeping."""
+"""RateLimiter under ``reject``: reasons, retry-after, all-or-nothing, isolation, DLQ cap."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Mapping
-
 import pytest
-from prometheus_client import CollectorRegistry
+from ratelimit_helpers import (
+    BYTES_1K,
+    DEVICE_2,
+    TENANT_10,
+    bucket,
+    decisions,
+    exhaust_and_ask,
+    make,
+    total_decisions,
+)
 from sluice import reasons
 from sluice.errors import RateLimited
-from sluice.ops.metrics import Metrics
-from sluice.ratelimit.config import BucketConfig, RateLimitConfig, TenantLimits
-from sluice.ratelimit.limiter import RateLimiter
-
-
-class FakeClock:
-    """A monotonic clock the test moves; its ``sleep`` advances it and records the wait."""
-
-    def __init__(self) -> None:
-        self.now = 500.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-
-def bucket(rate: float, burst: float) -> BucketConfig:
-    return BucketConfig(rate=rate, burst=burst)
-
-
-def make(
-    default: TenantLimits | None = None,
-    tenants: Mapping[str, TenantLimits] | None = None,
-    **config: object,
-) -> tuple[RateLimiter, FakeClock, CollectorRegistry]:
-    registry = CollectorRegistry()
-    clock = FakeClock()
-    settings = RateLimitConfig.model_validate(
-        {"default": default or TenantLimits(), "tenants": dict(tenants or {}), **config}
-    )
-    limiter = RateLimiter(settings, Metrics(registry), clock=clock, sleep=clock.sleep)
-    return limiter, clock, registry
-
-
-def decisions(registry: CollectorRegistry, scope: str, action: str) -> float:
-    value = registry.get_sample_value(
-        "sluice_rate_limited_total", {"scope": scope, "action": action}
-    )
-    return value or 0.0
-
-
-def total_decisions(registry: CollectorRegistry) -> float:
-    return sum(
-        decisions(registry, scope, action)
-        for scope in ("tenant", "device", "bytes", "dlq")
-        for action in ("reject", "delay")
-    )
-
-
-TENANT_10 = TenantLimits(readings=bucket(rate=10, burst=10))
-DEVICE_2 = TenantLimits(device_readings=bucket(rate=2, burst=4))
-BYTES_1K = TenantLimits(bytes=bucket(rate=1000, burst=1000))
-
-
-# --- reject ------------------------------------------------------------------------------
-
-
-async def exhaust_and_ask(limiter: RateLimiter, scope: str, full: int, more: int) -> None:
-    if scope == "bytes":
-        await limiter.admit_bytes("acme", full)
-        await limiter.admit_bytes("acme", more)
-    elif scope == "tenant":
-        await limiter.admit_readings("acme", {}, full)
-        await limiter.admit_readings("acme", {}, more)
-    else:
-        await limiter.admit_readings("acme", {"dev-7": full}, full)
-        await limiter.admit_readings("acme", {"dev-7": more}, more)
+from sluice.ratelimit.config import TenantLimits
 
 
 @pytest.mark.parametrize(
@@ -244,90 +180,6 @@ def test_has_device_buckets_follows_the_tenant_limits(tenant: str, expected: boo
     assert limiter.has_device_buckets(tenant) is expected
 
 
-# --- delay -----------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("scope", "limits", "full", "more", "expected_sleep"),
-    [
-        ("tenant", TENANT_10, 10, 5, 0.5),
-        ("device", DEVICE_2, 4, 3, 1.5),
-        ("bytes", BYTES_1K, 1000, 250, 0.25),
-    ],
-)
-async def test_delay_sleeps_until_the_tokens_are_due_then_admits(
-    scope: str, limits: TenantLimits, full: int, more: int, expected_sleep: float
-) -> None:
-    limiter, clock, registry = make(default=limits, policy="delay")
-    await exhaust_and_ask(limiter, scope, full, more)
-    assert clock.slept == [pytest.approx(expected_sleep)]
-    assert decisions(registry, scope, "delay") == 1
-    assert decisions(registry, scope, "reject") == 0
-
-
-async def test_delay_charges_the_admitted_request() -> None:
-    limiter, clock, _ = make(default=TENANT_10, policy="delay")
-    await limiter.admit_readings("acme", {}, 10)
-    await limiter.admit_readings("acme", {}, 5)
-    await limiter.admit_readings("acme", {}, 5)
-    assert clock.slept == [pytest.approx(0.5), pytest.approx(0.5)]
-
-
-async def test_delay_past_max_delay_is_rejected_without_sleeping_or_charging() -> None:
-    limiter, clock, registry = make(default=TENANT_10, policy="delay", max_delay_s=0.9)
-    await limiter.admit_readings("acme", {}, 10)
-    with pytest.raises(RateLimited) as raised:
-        await limiter.admit_readings("acme", {}, 10 + 5)  # oversized: waits for a full bucket
-    await limiter.admit_readings("acme", {}, 5)  # only 0.5 s: the refused batch took nothing
-    assert raised.value.reason == reasons.RATE_LIMITED_TENANT
-    assert raised.value.retry_after_ms == 1000
-    assert clock.slept == [pytest.approx(0.5)]
-    assert decisions(registry, "tenant", "reject") == 1
-    assert decisions(registry, "tenant", "delay") == 1
-
-
-async def test_concurrent_delayed_requests_are_served_in_arrival_order() -> None:
-    registry = CollectorRegistry()
-    clock = FakeClock()
-    slept: list[float] = []
-    wake = asyncio.Event()
-
-    async def parked_sleep(seconds: float) -> None:
-        slept.append(seconds)
-        await wake.wait()
-
-    config = RateLimitConfig(default=TENANT_10, policy="delay")
-    limiter = RateLimiter(config, Metrics(registry), clock=clock, sleep=parked_sleep)
-    await limiter.admit_readings("acme", {}, 10)
-    waiters = [asyncio.create_task(limiter.admit_readings("acme", {}, 5)) for _ in range(3)]
-    await asyncio.sleep(0)
-    assert slept == [pytest.approx(0.5), pytest.approx(1.0), pytest.approx(1.5)]
-    wake.set()
-    await asyncio.gather(*waiters)
-
-
-async def test_a_cancelled_delayed_request_gives_its_tokens_back() -> None:
-    clock = FakeClock()
-    slept: list[float] = []
-
-    async def sleep(seconds: float) -> None:
-        slept.append(seconds)
-        if len(slept) == 1:
-            await asyncio.Event().wait()  # the first sleeper is cancelled while parked
-        clock.now += seconds
-
-    config = RateLimitConfig(default=TENANT_10, policy="delay")
-    limiter = RateLimiter(config, Metrics(CollectorRegistry()), clock=clock, sleep=sleep)
-    await limiter.admit_readings("acme", {}, 10)
-    parked = asyncio.create_task(limiter.admit_readings("acme", {}, 5))
-    await asyncio.sleep(0)
-    parked.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await parked
-    await limiter.admit_readings("acme", {}, 5)
-    assert slept == [pytest.approx(0.5), pytest.approx(0.5)]
-
-
 # --- dead letters --------------------------------------------------------------------------
 
 
@@ -340,65 +192,3 @@ async def test_dlq_bucket_caps_dead_letter_records_per_tenant() -> None:
     assert limiter.allow_dlq("acme")
     assert not limiter.allow_dlq("acme")
     assert decisions(registry, "dlq", "reject") == 2
-
-
-# --- memory --------------------------------------------------------------------------------
-
-
-async def test_refilled_device_buckets_are_swept() -> None:
-    limiter, clock, _ = make(default=DEVICE_2, sweep_interval_s=5.0)
-    for device in range(100):
-        await limiter.admit_readings("acme", {f"d{device}": 1}, 1)
-    assert limiter.device_bucket_count == 100
-    clock.now += 0.1  # not refilled yet, and not time to sweep
-    await limiter.admit_readings("acme", {"d0": 1}, 1)
-    assert limiter.device_bucket_count == 100
-    clock.now += 5.0
-    await limiter.admit_readings("acme", {"fresh": 1}, 1)
-    assert limiter.device_bucket_count == 1
-
-
-async def test_device_buckets_still_refilling_are_kept() -> None:
-    limiter, clock, _ = make(default=TenantLimits(device_readings=bucket(1, 4)), sweep_interval_s=5)
-    await limiter.admit_readings("acme", {"idle": 1}, 1)
-    await limiter.admit_readings("acme", {"busy": 40}, 40)  # 36 in debt: 40 s to refill
-    clock.now += 6.0
-    await limiter.admit_readings("acme", {"other": 1}, 1)
-    assert limiter.device_bucket_count == 2  # busy and other; idle refilled and went
-    with pytest.raises(RateLimited):
-        await limiter.admit_readings("acme", {"busy": 1}, 1)
-
-
-async def test_a_busy_device_does_not_keep_idle_ones_from_being_swept() -> None:
-    limiter, clock, _ = make(default=DEVICE_2, sweep_interval_s=1.0)
-    await limiter.admit_readings("acme", {"busy": 4}, 4)
-    for device in range(10):
-        await limiter.admit_readings("acme", {f"idle-{device}": 1}, 1)
-    for _ in range(10):
-        clock.now += 0.5
-        await limiter.admit_readings("acme", {"busy": 1}, 1)  # never refills
-    assert limiter.device_bucket_count == 1
-
-
-async def test_device_bucket_count_stays_bounded_under_churn() -> None:
-    limiter, clock, _ = make(default=DEVICE_2, sweep_interval_s=1.0)
-    highest = 0
-    for step in range(2000):
-        await limiter.admit_readings("acme", {f"device-{step}": 4}, 4)
-        clock.now += 0.1
-        highest = max(highest, limiter.device_bucket_count)
-    # a bucket drained at t refills by t + 2 s and goes at the next sweep (every 1 s)
-    assert highest <= 40
-
-
-async def test_idle_tenants_are_swept_too() -> None:
-    limits = TenantLimits(readings=bucket(10, 10), device_readings=bucket(2, 4))
-    limiter, clock, _ = make(default=limits, sweep_interval_s=1.0)
-    for tenant in ("a", "b", "c"):
-        await limiter.admit_readings(tenant, {"d": 1}, 1)
-        assert limiter.allow_dlq(tenant)
-    assert limiter.tenant_count == 3
-    clock.now += 1000.0
-    await limiter.admit_readings("a", {"d": 1}, 1)
-    assert limiter.tenant_count == 1
-    assert limiter.device_bucket_count == 1
