@@ -20,6 +20,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 
 TRACES_EXPORTER_ENV = "OTEL_TRACES_EXPORTER"
+SDK_DISABLED_ENV = "OTEL_SDK_DISABLED"
 OTLP_ENDPOINT_ENVS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 KNOWN_EXPORTERS = ("otlp", "console", "none")
 
@@ -36,7 +37,9 @@ def configure_tracing(service_name: str = "sluice") -> None:
     global _provider
     if _provider is not None:
         return
-    exporters = exporters_from_env(os.environ)
+    exporter_names(os.environ)  # an unknown exporter is a start-up error even when disabled
+    disabled = os.environ.get(SDK_DISABLED_ENV, "").strip().lower() == "true"
+    exporters = [] if disabled else exporters_from_env(os.environ)
     resource = Resource.create({SERVICE_NAME: service_name}).merge(OTELResourceDetector().detect())
     provider = TracerProvider(resource=resource)
     for exporter in exporters:
