@@ -1,0 +1,22 @@
+"""Fixtures for the client SDK tests: a scripted Ingest server on 127.0.0.1 and readings."""
+
+from collections.abc import AsyncIterator
+
+import pytest
+from scripted_ingest import ScriptedIngest, serve
+from sluice_client import Backoff
+
+FAST_BACKOFF = Backoff(initial_s=0.01, max_s=0.05)
+
+
+@pytest.fixture
+def double() -> ScriptedIngest:
+    """The scripted Ingest service; tests set its responder before sending."""
+    return ScriptedIngest()
+
+
+@pytest.fixture
+async def target(double: ScriptedIngest) -> AsyncIterator[str]:
+    """``host:port`` of a server running ``double``."""
+    async with serve(double) as address:
+        yield address
