@@ -41,6 +41,9 @@ MetricPlan = tuple[str, dict[str, Affine | None] | None, float, float]
 """What a valid metric needs: canonical unit ("" for none), unit spellings -> formula
 (None when units are kept as sent), and the inclusive range in the canonical unit."""
 
+INT64_MIN: Final = -(2**63)
+INT64_MAX: Final = 2**63 - 1
+
 _UNKNOWN_UNIT: Final[Affine] = (math.nan, math.nan, math.nan, math.nan)
 
 
@@ -87,8 +90,9 @@ class ReadingChecker:
         geohashes = self._geohashes
         auto_time = self._auto_time
         time_floor = self._time_floor
-        oldest = now_unix_nano - self._max_age_ns
-        newest = now_unix_nano + self._max_skew_ns
+        # Clamped to int64 so that an accepted time always fits time_unix_nano.
+        oldest = max(now_unix_nano - self._max_age_ns, INT64_MIN)
+        newest = min(now_unix_nano + self._max_skew_ns, INT64_MAX)
         max_tags = self._checks.max_tags
         key_max = self._checks.tag_key_max_length
         value_max = self._checks.tag_value_max_length
