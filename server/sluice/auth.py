@@ -13,12 +13,6 @@ class AuthConfig(ComponentConfig):
     default_tenant: str = "default"
 
 
-def listen_host(listen: str) -> str:
-    """The host part of a ``host:port`` or ``[v6]:port`` listen address."""
-    host, _, _ = listen.rpartition(":")
-    return host.strip("[]")
-
-
 def is_loopback(host: str) -> bool:
     """True when ``host`` is a loopback address or ``localhost``."""
     if host == "localhost":
@@ -35,7 +29,6 @@ class NoAuth:
     def __init__(self, config: AuthConfig) -> None:
         self._tenant = config.default_tenant
 
-    def tenant_for(self, metadata: tuple[tuple[str, str | bytes], ...] | None) -> str:
+    def tenant_for(self, metadata: object) -> str:
         """The tenant of a call with this invocation metadata."""
         return self._tenant
-

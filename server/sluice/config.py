@@ -21,8 +21,9 @@ import yaml
 from pydantic import ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from sluice.auth import AuthConfig, is_loopback, listen_host
+from sluice.auth import AuthConfig, is_loopback
 from sluice.kafka.config import KafkaConfig
+from sluice.netutil import split_host_port
 from sluice.ops.config import LoggingConfig, OpsConfig
 from sluice.process.config import ChecksConfig, TransformsConfig
 from sluice.ratelimit.config import RateLimitConfig
@@ -58,7 +59,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _auth_none_only_on_loopback(self) -> Settings:
-        if self.auth.mode == "none" and not is_loopback(listen_host(self.server.listen)):
+        if self.auth.mode == "none" and not is_loopback(split_host_port(self.server.listen)[0]):
             raise ValueError(
                 f"auth.mode: none is only allowed on a loopback listener, "
                 f"not server.listen={self.server.listen!r}"
@@ -79,7 +80,7 @@ class Settings(BaseSettings):
 
 
 def interpolate(text: str, environ: Mapping[str, str]) -> str:
-    """Replace ``${VAR}`` and ``${VAR:-default}`` in ``text``; an unset VAR with no default fails."""
+    """Replace ``${VAR}`` and ``${VAR:-default}`` in ``text``; an unset VAR without one fails."""
 
     def substitute(match: re.Match[str]) -> str:
         name, default = match.group(1), match.group(2)

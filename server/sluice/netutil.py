@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 
 
 def split_host_port(listen: str) -> tuple[str, int]:
@@ -42,3 +43,20 @@ def bind_shared(listen: str, backlog: int = 128) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that is free on ``host`` right now."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def with_port(listen: str, pick: Callable[[str], int]) -> str:
+    """``listen`` unchanged, or with its port 0 replaced by ``pick(host)``."""
+    host, port = split_host_port(listen)
+    if port != 0:
+        return listen
+    shown = f"[{host}]" if ":" in host else host
+    return f"{shown}:{pick(host)}"

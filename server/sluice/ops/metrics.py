@@ -16,7 +16,7 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 class Metrics:
     """The metric set of one process, registered in ``registry``."""
 
-    def __init__(self, registry: CollectorRegistry | None = REGISTRY) -> None:
+    def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
         r = registry
         self.registry = registry
         self.readings_received = Counter(

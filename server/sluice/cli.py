@@ -1,0 +1,119 @@
+"""The ``sluice`` command: serve, dev, simulate and check-config."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from sluice.config import ConfigError, Settings, load_settings
+from sluice.netutil import free_port, with_port
+
+EXIT_CONFIG = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand but ``simulate``, which has its own."""
+    parser = argparse.ArgumentParser(prog="sluice", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the ingestion server")
+    serve.add_argument("--config", type=Path, help="YAML config file")
+    serve.add_argument(
+        "--workers", type=int, default=1, help="worker processes sharing the port (default 1)"
+    )
+
+    check = commands.add_parser("check-config", help="validate a config file and the environment")
+    check.add_argument("--config", type=Path, help="YAML config file")
+
+    dev = commands.add_parser(
+        "dev", help="run a local broker, the server and a simulated fleet, showing throughput"
+    )
+    dev.add_argument("--config", type=Path, help="YAML config file (kafka is overridden)")
+    dev.add_argument("--devices", type=int, default=200)
+    dev.add_argument("--rate", type=float, default=20_000.0, help="readings per second")
+    dev.add_argument("--duration", type=float, default=None, help="seconds; default until Ctrl-C")
+
+    commands.add_parser("simulate", help="stream a simulated fleet to a server", add_help=False)
+    return parser
+
+
+def load_or_exit(path: Path | None) -> Settings:
+    """Load the configuration, or print what is wrong with it and exit 2."""
+    try:
+        return load_settings(path)
+    except ConfigError as error:
+        print(f"sluice: invalid configuration:\n{error}", file=sys.stderr)
+        raise SystemExit(EXIT_CONFIG) from None
+
+
+def run_worker(settings: Settings) -> int:
+    """Run one worker in this process, on uvloop."""
+    import uvloop
+
+    from sluice.ops.logs import configure_logging
+    from sluice.ops.metrics import Metrics
+    from sluice.ops.tracing import configure_tracing, shutdown_tracing
+    from sluice.worker import serve
+
+    configure_logging(settings.logging)
+    configure_tracing()
+    try:
+        return uvloop.run(serve(settings, Metrics()))
+    finally:
+        shutdown_tracing()
+
+
+def run_supervisor(settings: Settings, config: Path | None, workers: int) -> int:
+    """Run ``workers`` worker processes sharing the gRPC and ops ports."""
+    from sluice.ops.logs import configure_logging
+    from sluice.supervisor import Supervisor
+
+    configure_logging(settings.logging)
+    env = dict(os.environ)
+    # Every worker must bind the same ports, so a port 0 is resolved once, here.
+    env["SLUICE__SERVER__LISTEN"] = with_port(settings.server.listen, free_port)
+    env["SLUICE__OPS__LISTEN"] = with_port(settings.ops.listen, free_port)
+    command = [sys.executable, "-m", "sluice", "serve", "--workers", "1"]
+    if config is not None:
+        command += ["--config", str(config)]
+    # Workers get their whole drain plus a delivery timeout before they are killed.
+    grace = settings.server.drain_timeout_s + settings.kafka.delivery_timeout_ms / 1000 + 5
+    return Supervisor(workers, lambda _index: command, env=env, shutdown_grace_s=grace).run()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``sluice`` console script."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["simulate"]:
+        from sluice_client.simulator import main as simulate
+
+        return simulate(args_list[1:])
+    args = build_parser().parse_args(args_list)
+    if args.command == "check-config":
+        settings = load_or_exit(args.config)
+        print(
+            f"config OK: grpc {settings.server.listen}, ops {settings.ops.listen}, "
+            f"kafka {settings.kafka.bootstrap_servers} -> {settings.kafka.topic}"
+        )
+        return 0
+    if args.command == "serve":
+        settings = load_or_exit(args.config)
+        if args.workers < 1:
+            print("sluice: --workers must be at least 1", file=sys.stderr)
+            return EXIT_CONFIG
+        if args.workers == 1:
+            return run_worker(settings)
+        return run_supervisor(settings, args.config, args.workers)
+    if args.command == "dev":
+        import uvloop
+
+        from sluice.dev import run_dev
+        from sluice.ops.logs import configure_logging
+
+        settings = load_or_exit(args.config)
+        configure_logging(settings.logging)
+        return uvloop.run(run_dev(settings, args.devices, args.rate, args.duration))
+    return EXIT_CONFIG

@@ -1,0 +1,79 @@
+"""``sluice dev``: a local broker, the server and a simulated fleet, with live throughput.
+
+Everything runs on loopback and everything started here is stopped on Ctrl-C (or after
+``--duration``): the fleet first, then the server drains, then the broker stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+
+from sluice.broker import TansuBroker, create_topics
+from sluice.config import Settings
+from sluice.ops.metrics import Metrics
+from sluice.worker import Worker
+
+DEV_STREAMS = 4
+DEV_INVALID_FRACTION = 0.01
+
+
+def with_bootstrap(settings: Settings, bootstrap: str) -> Settings:
+    """``settings`` pointed at the local broker."""
+    kafka = settings.kafka.model_copy(update={"bootstrap_servers": bootstrap})
+    return settings.model_copy(update={"kafka": kafka})
+
+
+async def run_dev(settings: Settings, devices: int, rate: float, duration: float | None) -> int:
+    """Run the embedded default until Ctrl-C or ``duration`` seconds; returns the exit code."""
+    from sluice_client.fleet import Fleet
+    from sluice_client.simulator import print_progress, print_summary
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+
+    broker = TansuBroker()
+    broker.start()
+    try:
+        create_topics(broker.bootstrap, [settings.kafka.topic, settings.kafka.dlq_topic])
+        settings = with_bootstrap(settings, broker.bootstrap)
+        worker = Worker(settings, Metrics())
+        await worker.start()
+        print(
+            f"sluice dev: broker {broker.bootstrap}, gRPC 127.0.0.1:{worker.grpc_port}, "
+            f"ops {settings.ops.listen}; {devices} devices at {rate:,.0f} readings/s. "
+            "Ctrl-C stops.",
+            flush=True,
+        )
+        try:
+            fleet = Fleet(
+                f"127.0.0.1:{worker.grpc_port}",
+                devices=devices,
+                rate=rate,
+                streams=min(DEV_STREAMS, devices),
+                invalid_fraction=DEV_INVALID_FRACTION,
+            )
+            progress = asyncio.create_task(print_progress(fleet))
+            try:
+                await fleet.run(stop if duration is None else _first(stop, duration))
+            finally:
+                progress.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await progress
+            print_summary(fleet.stats)
+        finally:
+            await worker.shutdown()
+    finally:
+        broker.stop()
+    print("sluice dev: stopped", file=sys.stderr, flush=True)
+    return 0
+
+
+def _first(stop: asyncio.Event, duration: float) -> asyncio.Event:
+    """An event set by ``stop`` or after ``duration`` seconds, whichever comes first."""
+    asyncio.get_running_loop().call_later(duration, stop.set)
+    return stop

@@ -1,0 +1,37 @@
+"""Assembles the stages into one pipeline: checks → rate limit → batcher → Kafka sink."""
+
+from __future__ import annotations
+
+from sluice.config import Settings
+from sluice.kafka.batcher import RecordBuilder
+from sluice.kafka.producer import AsyncProducer
+from sluice.kafka.sink import KafkaSink
+from sluice.ops.metrics import Metrics
+from sluice.process.stage import CheckStage
+from sluice.ratelimit.limiter import RateLimiter
+from sluice.ratelimit.stage import RateLimitStage
+from sluice.stage import Stage
+
+
+class Pipeline:
+    """Every stage after the receiver, started sink-first and stopped head-first."""
+
+    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+        self.limiter = RateLimiter(settings.ratelimit, metrics)
+        self.producer = AsyncProducer(settings.kafka, metrics)
+        sink = KafkaSink(self.producer, metrics)
+        builder = RecordBuilder(settings.kafka, metrics, self.limiter.allow_dlq, sink)
+        limits = RateLimitStage(self.limiter, builder)
+        checks = CheckStage(settings.checks, settings.transforms, metrics, limits)
+        self.head: Stage = checks
+        self._stages: list[Stage] = [checks, limits, builder, sink]
+
+    async def start(self) -> None:
+        """Start every stage, downstream first, so each has somewhere to send."""
+        for stage in reversed(self._stages):
+            await stage.start()
+
+    async def shutdown(self) -> None:
+        """Stop every stage, upstream first, so each drains into a live next stage."""
+        for stage in self._stages:
+            await stage.shutdown()

@@ -1,0 +1,170 @@
+"""Admission: from the raw bytes of one request to an Ack, through the pipeline.
+
+This is the per-batch path shared by ``Ingest.Stream`` and ``Ingest.Push``:
+
+1. charge the tenant's byte bucket, before parsing, so a flood of garbage is limited too;
+2. parse (an undecodable message is a stream-level error);
+3. answer a batch this process has already acknowledged from memory, or join the copy of it
+   that is still in flight, so a resend is never produced twice;
+4. take room in the bounded in-flight budget, waiting at most ``backpressure_timeout_s``;
+5. hand the batch to the pipeline and call ``on_ack`` once it is durable, or refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Hashable
+
+from google.protobuf.message import DecodeError
+from opentelemetry import trace
+
+from sluice import reasons
+from sluice.batch import Batch
+from sluice.errors import RateLimited, Unavailable
+from sluice.ops.metrics import Metrics
+from sluice.ops.tracing import traceparent_of
+from sluice.ratelimit.limiter import RateLimiter
+from sluice.receiver.acks import (
+    FINAL_STATUSES,
+    STATUS_NAMES,
+    ack_for_batch,
+    ack_for_error,
+    undecodable,
+)
+from sluice.receiver.budget import InflightBudget
+from sluice.receiver.config import ServerConfig
+from sluice.receiver.dedup import AckCache
+from sluice.stage import Stage
+from sluice.v1.ingest_pb2 import Ack, AckStatus, ReadingBatch
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("sluice.receiver")
+
+AckCallback = Callable[[Ack], None]
+OVERLOADED_RETRY_AFTER_MS = 1000
+REFUSED_STATUSES = frozenset({AckStatus.ACK_STATUS_REJECTED, AckStatus.ACK_STATUS_RATE_LIMITED})
+
+
+class Admission:
+    """Admits raw requests into the pipeline and reports each one's Ack exactly once."""
+
+    def __init__(
+        self,
+        head: Stage,
+        limiter: RateLimiter,
+        budget: InflightBudget,
+        ack_cache: AckCache,
+        config: ServerConfig,
+        metrics: Metrics,
+    ) -> None:
+        self._head = head
+        self._limiter = limiter
+        self._budget = budget
+        self._ack_cache = ack_cache
+        self._timeout = config.backpressure_timeout_s
+        self._metrics = metrics
+        self._joiners: dict[Hashable, list[AckCallback]] = {}
+
+    async def submit(self, tenant: str, raw: bytes, on_ack: AckCallback) -> None:
+        """Take one request. ``on_ack`` is called once with its Ack, possibly later.
+
+        Raises ``StreamError`` when ``raw`` is not a ReadingBatch.
+        """
+        try:
+            await self._limiter.admit_bytes(tenant, len(raw))
+        except RateLimited as limited:
+            self._answer(on_ack, ack_for_error(self._parse(raw).seq, limited), 0)
+            return
+        message = self._parse(raw)
+        count = len(message.readings)
+        self._metrics.readings_received.inc(count)
+
+        key = self._ack_cache.key_for(tenant, message.session_id, message.seq)
+        if key is not None:
+            cached = self._ack_cache.get(key)
+            if cached is not None:
+                on_ack(cached)
+                return
+            joiners = self._joiners.get(key)
+            if joiners is not None:
+                joiners.append(on_ack)
+                return
+
+        size = len(raw)
+        if not await self._budget.acquire(size, count, self._timeout):
+            overloaded = Unavailable(
+                reasons.OVERLOADED,
+                f"the server's in-flight queue stayed full for {self._timeout:g}s",
+                OVERLOADED_RETRY_AFTER_MS,
+            )
+            self._answer(on_ack, ack_for_error(message.seq, overloaded), count)
+            return
+
+        loop = asyncio.get_running_loop()
+        span = tracer.start_span(
+            "sluice.batch",
+            attributes={
+                "sluice.tenant": tenant,
+                "sluice.session_id": message.session_id,
+                "sluice.seq": message.seq,
+                "sluice.readings": count,
+            },
+        )
+        batch = Batch(
+            tenant=tenant,
+            raw=raw,
+            message=message,
+            received_unix_ns=time.time_ns(),
+            received_monotonic=time.monotonic(),
+            done=loop.create_future(),
+            traceparent=traceparent_of(span),
+        )
+        if key is not None:
+            self._joiners[key] = [on_ack]
+
+        def finish(done: asyncio.Future[None]) -> None:
+            error = None if done.cancelled() else done.exception()
+            if done.cancelled():
+                error = Unavailable(reasons.DRAINING, "the batch was abandoned", 1000)
+            ack = ack_for_batch(batch) if error is None else ack_for_error(message.seq, error)
+            self._budget.release(size, count)
+            self._metrics.ack_latency.observe(time.monotonic() - batch.received_monotonic)
+            span.set_attribute("sluice.status", STATUS_NAMES.get(ack.status, str(ack.status)))
+            span.end()
+            if key is None:
+                self._answer(on_ack, ack, count)
+                return
+            if ack.status in FINAL_STATUSES:
+                self._ack_cache.put(key, ack)
+            callbacks = self._joiners.pop(key, [on_ack])
+            self._count(ack, count)
+            for callback in callbacks:
+                callback(ack)
+
+        batch.done.add_done_callback(finish)
+        try:
+            await self._head.consume(batch)
+        except Exception as error:
+            if not batch.done.done():
+                batch.done.set_exception(error)
+
+    def _answer(self, on_ack: AckCallback, ack: Ack, count: int) -> None:
+        self._count(ack, count)
+        on_ack(ack)
+
+    def _count(self, ack: Ack, count: int) -> None:
+        metrics = self._metrics
+        metrics.batches.labels(status=STATUS_NAMES.get(ack.status, "UNKNOWN")).inc()
+        if ack.accepted:
+            metrics.readings_accepted.inc(ack.accepted)
+        if ack.status in REFUSED_STATUSES and ack.reason != reasons.NO_VALID_READINGS:
+            metrics.readings_rejected.labels(reason=ack.reason).inc(count)
+
+    @staticmethod
+    def _parse(raw: bytes) -> ReadingBatch:
+        try:
+            return ReadingBatch.FromString(raw)
+        except DecodeError as exc:
+            raise undecodable(str(exc) or "decode error") from None

@@ -1,0 +1,131 @@
+"""One ``Ingest.Stream`` call: a reader that admits batches and a writer that sends Acks.
+
+Reading and acknowledging are decoupled: the reader keeps admitting batches while earlier
+ones await delivery, up to ``inflight_per_stream``, and Acks go out in completion order.
+When the window is full the reader stops reading, so HTTP/2 flow control pushes back on the
+client. A stream that never reads its Acks fills the window the same way.
+
+A stream ends in one of three ways, always after every batch already read is acknowledged:
+the client half-closes (status OK), a message is undecodable (INVALID_ARGUMENT), or the
+server drains (UNAVAILABLE "draining").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import grpc
+
+from sluice.ops.metrics import Metrics
+from sluice.receiver.acks import DRAINING, StreamError
+from sluice.receiver.admission import Admission
+from sluice.v1.ingest_pb2 import Ack
+
+log = logging.getLogger(__name__)
+
+EOF = grpc.aio.EOF  # type: ignore[attr-defined]  # missing from grpc-stubs
+
+_END = object()
+
+
+class StreamSession:
+    """Drives one bidirectional stream from its first read to its final status."""
+
+    def __init__(
+        self,
+        context: grpc.aio.ServicerContext[Any, Any],
+        tenant: str,
+        admission: Admission,
+        window: int,
+        metrics: Metrics,
+    ) -> None:
+        self._context = context
+        self._tenant = tenant
+        self._admission = admission
+        self._window = asyncio.Semaphore(window)
+        self._metrics = metrics
+        self._outbox: asyncio.Queue[Ack | object] = asyncio.Queue()
+        self._outstanding = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._reading = False
+        self._stopping = False
+        self._ending: StreamError | None = None
+        self._reader: asyncio.Task[None] | None = None
+
+    async def run(self) -> None:
+        """Serve the stream until it ends; raises nothing, ends the call with its status."""
+        self._metrics.active_streams.inc()
+        self._reader = asyncio.create_task(self._read_loop())
+        try:
+            await self._write_loop()
+        finally:
+            self._metrics.active_streams.dec()
+            if not self._reader.done():
+                self._reader.cancel()
+        if self._ending is not None:
+            await self._context.abort(self._ending.code, self._ending.message)
+
+    def drain(self) -> None:
+        """Stop reading; the stream ends with UNAVAILABLE "draining" once all is acknowledged."""
+        if self._stopping:
+            return
+        self._stopping = True
+        if self._ending is None:
+            self._ending = DRAINING
+        if self._reading and self._reader is not None:
+            self._reader.cancel()
+
+    async def _read_loop(self) -> None:
+        context = self._context
+        submit = self._admission.submit
+        try:
+            while not self._stopping:
+                await self._window.acquire()
+                if self._stopping:
+                    self._window.release()
+                    break
+                self._reading = True
+                try:
+                    raw = await context.read()
+                finally:
+                    self._reading = False
+                if raw is EOF:
+                    self._window.release()
+                    break
+                self._outstanding += 1
+                self._idle.clear()
+                try:
+                    await submit(self._tenant, raw, self._on_ack)
+                except StreamError:
+                    self._settled()
+                    raise
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise
+        except StreamError as error:
+            self._ending = error
+        finally:
+            await self._idle.wait()
+            self._outbox.put_nowait(_END)
+
+    def _on_ack(self, ack: Ack) -> None:
+        self._outbox.put_nowait(ack)
+
+    async def _write_loop(self) -> None:
+        outbox = self._outbox
+        write = self._context.write
+        while True:
+            item = await outbox.get()
+            if item is _END:
+                return
+            await write(item)
+            self._settled()
+
+    def _settled(self) -> None:
+        self._window.release()
+        self._outstanding -= 1
+        if self._outstanding == 0:
+            self._idle.set()

@@ -1,0 +1,158 @@
+"""One worker process: the gRPC server, the pipeline and the ops listener, until drained.
+
+Start-up runs sink-first (pipeline, then gRPC, then ops). SIGTERM or SIGINT drains:
+
+1. readiness goes false (gRPC health NOT_SERVING, /readyz 503);
+2. every stream stops reading, acknowledges what it read, and ends UNAVAILABLE "draining";
+3. the gRPC server stops, the pipeline shuts down head-first and the producer flushes;
+4. the process exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from sluice.auth import NoAuth
+from sluice.config import Settings
+from sluice.ops.app import build_ops_app
+from sluice.ops.metrics import Metrics
+from sluice.ops.server import OpsServer
+from sluice.ops.tracing import server_interceptors
+from sluice.pipeline import Pipeline
+from sluice.receiver.admission import Admission
+from sluice.receiver.budget import InflightBudget
+from sluice.receiver.dedup import AckCache
+from sluice.receiver.service import SERVICE_NAME, IngestService
+
+log = logging.getLogger(__name__)
+
+
+def grpc_options(settings: Settings) -> list[tuple[str, int]]:
+    """Channel arguments of the gRPC server: limits, keepalive policy and connection age."""
+    server = settings.server
+    options = [
+        ("grpc.so_reuseport", 1),
+        ("grpc.max_receive_message_length", server.max_message_bytes),
+        ("grpc.max_send_message_length", server.max_message_bytes),
+        ("grpc.max_concurrent_streams", server.max_streams_per_connection),
+        ("grpc.http2.min_ping_interval_without_data_ms", int(server.keepalive_min_time_s * 1000)),
+        ("grpc.http2.max_ping_strikes", 2),
+        ("grpc.keepalive_permit_without_calls", 1),
+    ]
+    if server.max_connection_age_s is not None:
+        # Streams drain themselves at this age (see IngestService); the GOAWAY makes the
+        # client's next stream open a new connection, possibly to another pod.
+        age_ms = int(server.max_connection_age_s * 1000)
+        options.append(("grpc.max_connection_age_ms", age_ms))
+        options.append(
+            ("grpc.max_connection_age_grace_ms", int(server.max_connection_age_grace_s * 1000))
+        )
+    return options
+
+
+class Worker:
+    """Owns one process's servers and pipeline."""
+
+    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.pipeline = Pipeline(settings, metrics)
+        admission = Admission(
+            self.pipeline.head,
+            self.pipeline.limiter,
+            InflightBudget(
+                settings.server.queue_max_bytes, settings.server.queue_max_readings, metrics
+            ),
+            AckCache(settings.server.dedup_entries),
+            settings.server,
+            metrics,
+        )
+        self.service = IngestService(admission, NoAuth(settings.auth), settings.server, metrics)
+        self.health = health.aio.HealthServicer()  # type: ignore[attr-defined]
+        self.grpc_port = 0
+        self._grpc: grpc.aio.Server | None = None
+        self._ops: OpsServer | None = None
+        self._ready = False
+        self._stop = asyncio.Event()
+        self._stopped = False
+
+    def ready(self) -> bool:
+        """True while this worker accepts new batches."""
+        return self._ready
+
+    async def start(self) -> None:
+        """Start the pipeline, then the gRPC listener, then the ops listener."""
+        await self.pipeline.start()
+        server = grpc.aio.server(
+            interceptors=server_interceptors(), options=grpc_options(self.settings)
+        )
+        server.add_generic_rpc_handlers((self.service.generic_handler(),))
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        )
+        self.grpc_port = server.add_insecure_port(self.settings.server.listen)
+        await server.start()
+        self._grpc = server
+        self._ops = OpsServer(
+            self.settings.ops.listen, build_ops_app(self.metrics.registry, self.ready)
+        )
+        await self._ops.start()
+        serving = health_pb2.HealthCheckResponse.SERVING
+        await self.health.set("", serving)
+        await self.health.set(SERVICE_NAME, serving)
+        self._ready = True
+        self.metrics.ready.set(1)
+        log.info(
+            "sluice worker ready",
+            extra={"grpc_port": self.grpc_port, "ops_port": self._ops.port},
+        )
+
+    def request_stop(self) -> None:
+        """Ask the worker to drain and stop (signal-safe: only sets an event)."""
+        self._stop.set()
+
+    async def wait(self) -> None:
+        """Block until a stop is requested."""
+        await self._stop.wait()
+
+    async def shutdown(self) -> None:
+        """Drain and stop everything; idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self._ready = False
+        self.metrics.ready.set(0)
+        await self.health.enter_graceful_shutdown()
+        try:
+            async with asyncio.timeout(self.settings.server.drain_timeout_s):
+                await self.service.drain()
+        except TimeoutError:
+            log.warning("drain timed out; %d streams still open", self.service.open_streams)
+        if self._grpc is not None:
+            await self._grpc.stop(grace=1.0)
+        await self.pipeline.shutdown()
+        if self._ops is not None:
+            await self._ops.shutdown()
+        log.info("sluice worker stopped")
+
+
+async def serve(settings: Settings, metrics: Metrics) -> int:
+    """Run one worker until SIGTERM or SIGINT, then drain; returns the exit code."""
+    worker = Worker(settings, metrics)
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, worker.request_stop)
+    loop.add_signal_handler(signal.SIGHUP, lambda: log.info("SIGHUP received"))
+    try:
+        await worker.start()
+        await worker.wait()
+    finally:
+        await worker.shutdown()
+    return 0
