@@ -4,9 +4,6 @@ from collections.abc import AsyncIterator
 
 import pytest
 from scripted_ingest import ScriptedIngest, serve
-from sluice_client import Backoff
-
-FAST_BACKOFF = Backoff(initial_s=0.01, max_s=0.05)
 
 
 @pytest.fixture

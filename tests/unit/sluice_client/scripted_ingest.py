@@ -88,6 +88,8 @@ class ScriptedIngest(ingest_pb2_grpc.IngestServicer):
         self.responder = responder
         self.on_open = on_open
         self.push_ack: Callable[[ReadingBatch], Ack] = ok_ack
+        self.push_abort: tuple[grpc.StatusCode, str] | None = None
+        """When set, Push ends with this status and details instead of answering."""
         self.streams: list[ScriptedStream] = []
         self.received: list[Received] = []
         self.pushed: list[ReadingBatch] = []
@@ -141,6 +143,8 @@ class ScriptedIngest(ingest_pb2_grpc.IngestServicer):
     ) -> Ack:
         self.pushed.append(request)
         self._notify()
+        if self.push_abort is not None:
+            await context.abort(*self.push_abort)
         return self.push_ack(request)
 
     async def _read(self, stream: ScriptedStream, requests: AsyncIterator[ReadingBatch]) -> None:

@@ -4,6 +4,10 @@ import asyncio
 from collections.abc import Callable
 
 from sluice.v1.ingest_pb2 import Reading
+from sluice_client import Backoff
+
+FAST_BACKOFF = Backoff(initial_s=0.01, max_s=0.05)
+"""Reconnect quickly, so that tests stay short."""
 
 POLL_INTERVAL_S = 0.005
 POLL_LIMIT = 2000
