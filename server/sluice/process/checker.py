@@ -47,6 +47,11 @@ INT64_MAX: Final = 2**63 - 1
 _UNKNOWN_UNIT: Final[Affine] = (math.nan, math.nan, math.nan, math.nan)
 
 
+def _nanoseconds(seconds: float) -> int:
+    """``seconds`` in ns; anything beyond the int64 range (infinity too) is 2**64."""
+    return 2**64 if seconds >= 2**64 / 1e9 else int(seconds * 1e9)
+
+
 def _compile(pattern: str, key: str) -> re.Pattern[str]:
     try:
         return re.compile(pattern)
@@ -63,8 +68,8 @@ class ReadingChecker:
         self._metric_match = _compile(checks.metric_pattern, "checks.metric_pattern")
         self._units = UnitTable(transforms.canonical_units) if transforms.convert_units else None
         self._precision = transforms.geohash_precision
-        self._max_age_ns = int(checks.max_age_s * 1e9)
-        self._max_skew_ns = int(checks.max_skew_s * 1e9)
+        self._max_age_ns = _nanoseconds(checks.max_age_s)
+        self._max_skew_ns = _nanoseconds(checks.max_skew_s)
         self._auto_time = checks.timestamp_units == "auto"
         self._time_floor = MICROS_BELOW if self._auto_time else 1
         self._registry: Mapping[str, RegisteredDevice] = {}
@@ -154,9 +159,10 @@ class ReadingChecker:
                 continue
 
             tags = reading.tags
-            if tags:
-                if len(tags) > max_tags:
-                    message = messages.too_many_tags(len(tags), max_tags)
+            tag_count = len(tags)
+            if tag_count:
+                if tag_count > max_tags:
+                    message = messages.too_many_tags(tag_count, max_tags)
                     fault(ReadingFault(index, reasons.TAGS_TOO_MANY, message))
                     continue
                 bad_tag = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
@@ -180,6 +181,15 @@ async def test_an_accepted_time_always_fits_int64(harness: Harness, sent: int, r
     harness.build(ChecksConfig(max_age_s=1e12, max_skew_s=1e12))
     batch = await harness.run(valid_reading(time_unix_nano=sent))
     assert [f.reason for f in batch.faults] == [reason]
+
+
+async def test_unbounded_age_and_skew_accept_any_time_that_fits_int64(harness: Harness) -> None:
+    harness.build(ChecksConfig(max_age_s=math.inf, max_skew_s=math.inf))
+    batch = await harness.run(
+        valid_reading(time_unix_nano=1), valid_reading(time_unix_nano=10**11 - 1)
+    )
+    assert [(f.index, f.reason) for f in batch.faults] == [(1, reasons.TIME_IN_FUTURE)]
+    assert batch.message.readings[0].time_unix_nano == 10**9
 
 
 GEOHASHES: list[tuple[float, float, int, str]] = [
