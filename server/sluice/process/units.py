@@ -93,7 +93,8 @@ class UnitTable:
     """The metric -> canonical unit table, with overrides from ``transforms.canonical_units``.
 
     An override names any symbol or alias in ``UNITS``; a symbol the table does not know
-    becomes a unit of its own, with no conversions (only itself and "" are accepted).
+    becomes a unit of its own, with no conversions (only itself and "" are accepted); an
+    empty symbol removes a built-in entry, so that metric's unit is kept as sent.
     """
 
     def __init__(self, overrides: Mapping[str, str] | None = None) -> None:
@@ -102,7 +103,7 @@ class UnitTable:
     def canonical_unit(self, metric: str) -> str | None:
         """The symbol ``metric`` is stored in, or None when it has no canonical unit."""
         wanted = self._canonical.get(metric)
-        if wanted is None:
+        if not wanted:
             return None
         unit = _SPELLINGS.get(wanted)
         return wanted if unit is None else unit.symbol

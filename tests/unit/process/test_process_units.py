@@ -28,6 +28,7 @@ def test_every_built_in_canonical_unit_is_a_base_unit_of_the_table() -> None:
         ({"temperature": "fahrenheit"}, "temperature", "°F"),
         ({"co2": "ppm"}, "co2", "ppm"),
         ({"co2": "ppm"}, "temperature", "°C"),
+        ({"temperature": ""}, "temperature", None),
     ],
 )
 def test_the_canonical_unit_comes_from_the_table_and_its_overrides(
