@@ -10,6 +10,7 @@ from types import TracebackType
 
 import grpc
 from sluice.v1.ingest_pb2 import Ack, Reading, ReadingBatch
+
 from sluice_client.acks import RejectionCallback, count_retry, is_retry, record_final
 from sluice_client.backoff import Backoff
 from sluice_client.batching import (
@@ -25,7 +26,13 @@ from sluice_client.channel import (
     channel_options,
     open_channel,
 )
-from sluice_client.errors import AckTimeout, CallFailed, ClientClosed, ConnectError
+from sluice_client.errors import (
+    AckTimeout,
+    CallFailed,
+    ClientClosed,
+    ConnectError,
+    SluiceClientError,
+)
 from sluice_client.stats import ClientStats
 from sluice_client.stream import RequeueFn, StreamCall, StreamRunner
 from sluice_client.window import AckWindow, PendingBatch
@@ -281,11 +288,13 @@ class IngestClient:
             if readings:
                 try:
                     await self._submit(readings)
-                except CallFailed:
-                    return
+                except SluiceClientError:
+                    return  # raised to the caller by its next send(), flush() or close()
 
     async def _shutdown(self) -> None:
         self._closed = True
+        # Wake anything still waiting for window room or Acks.
+        self._window.fail(ClientClosed("the client was closed"))
         if self._runner is not None:
             await self._runner.finish()
         for task in self._tasks:
