@@ -9,6 +9,7 @@ from sluice.configbase import ComponentConfig
 DEFAULT_TOPIC = "sluice.readings.v1"
 DEFAULT_DLQ_TOPIC = "sluice.readings.dlq.v1"
 DEFAULT_RECORD_MAX_BYTES = 900_000
+DEFAULT_RETRY_AFTER_MS = 1_000
 LOCKED_PROPERTIES = frozenset({"acks", "enable.idempotence", "request.required.acks"})
 
 
@@ -30,7 +31,9 @@ class KafkaConfig(ComponentConfig):
     """librdkafka's message.timeout.ms: how long a record may take to be delivered."""
     queue_max_messages: Annotated[int, Field(gt=0)] = 100_000
     queue_max_kbytes: Annotated[int, Field(gt=0)] = 256 * 1024
-    client: dict[str, str | int | float | bool] = {}
+    retry_after_ms: Annotated[int, Field(gt=0)] = DEFAULT_RETRY_AFTER_MS
+    """How long a client told UNAVAILABLE because of Kafka is asked to wait before resending."""
+    client: dict[str, str | int | float | bool] = Field(default_factory=dict)
     """Any librdkafka property (TLS, SASL, ...), passed through. acks and idempotence are fixed."""
 
     @field_validator("client")

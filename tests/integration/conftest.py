@@ -1,0 +1,5 @@
+"""Fixtures of the integration tier: real Kafka-protocol brokers, one per test module."""
+
+from tests.support.brokers import noida, tansu
+
+__all__ = ["noida", "tansu"]

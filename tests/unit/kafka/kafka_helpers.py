@@ -1,0 +1,65 @@
+"""Builds pipeline ``Batch``es for the Kafka tests (call inside a running event loop)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+
+from sluice.batch import Batch, ReadingFault
+from sluice.v1.ingest_pb2 import Reading, ReadingBatch
+
+RECEIVED_NS = 1_767_323_045_678_901_234
+RECEIVED_RFC3339 = "2026-01-02T03:04:05.678901Z"
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+def reading(
+    device: str = "dev-1", value: float = 21.5, tags: dict[str, str] | None = None
+) -> Reading:
+    """A normalised reading."""
+    return Reading(
+        device_id=device,
+        time_unix_nano=1_767_323_000_000_000_000,
+        metric="temperature",
+        value=value,
+        unit="°C",
+        tags={"zone": "a"} if tags is None else tags,
+    )
+
+
+def make_batch(
+    readings: Iterable[Reading],
+    *,
+    faults: Iterable[ReadingFault] = (),
+    changed: bool = False,
+    tenant: str = "acme",
+    seq: int = 7,
+    source_id: str = "gw-1",
+    session_id: str = "sess-1",
+    traceparent: str = TRACEPARENT,
+) -> Batch:
+    """A checked batch whose ``raw`` is exactly its message as the client sent it."""
+    message = ReadingBatch(
+        seq=seq, source_id=source_id, session_id=session_id, readings=list(readings)
+    )
+    return Batch(
+        tenant=tenant,
+        raw=message.SerializeToString(),
+        message=message,
+        received_unix_ns=RECEIVED_NS,
+        received_monotonic=0.0,
+        done=asyncio.get_running_loop().create_future(),
+        traceparent=traceparent,
+        faults=list(faults),
+        changed=changed,
+    )
+
+
+def fault(index: int, reason: str = "VALUE_NOT_FINITE") -> ReadingFault:
+    """A check failure of reading ``index``."""
+    return ReadingFault(index=index, reason=reason, message=f"reading {index} failed")
+
+
+def headers_dict(headers: list[tuple[str, bytes]]) -> dict[str, str]:
+    """Record headers as a dict of decoded strings."""
+    return {name: value.decode() for name, value in headers}
