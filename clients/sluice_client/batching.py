@@ -19,7 +19,8 @@ def _varint_len(n: int) -> int:
 def reading_field_bytes(reading: Reading) -> int:
     """Bytes ``reading`` adds to an encoded ReadingBatch: tag, length prefix and message."""
     size = reading.ByteSize()
-    return 1 + _varint_len(size) + size
+    # Readings are almost always under 128 bytes: a one-byte tag and a one-byte length.
+    return size + 2 if size < 128 else size + 1 + _varint_len(size)
 
 
 class BatchBuilder:

@@ -1,43 +1,62 @@
 """Simulated devices and the readings they produce.
 
-Each device measures temperature (a random walk), humidity and pressure, and reports them in
-units of its own: °C, °F or K; % or a fraction; Pa, hPa, kPa or bar. Some devices have a
-fixed location. Every device has 2–3 tags (model, firmware, and for some a zone).
+Each device measures temperature, humidity and pressure (each a bounded random walk) and
+reports them in units of its own: °C, °F or K; % or a fraction; Pa, hPa, kPa or bar. Some
+devices have a fixed location. Every device has 2–3 tags (model, firmware, and for some a
+zone).
 """
 
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
 from sluice.v1.ingest_pb2 import Location, Reading
 
-METRICS: Final = ("temperature", "humidity", "pressure")
 
-TEMPERATURE_UNITS: Final[dict[str, Callable[[float], float]]] = {
-    "°C": lambda c: c,
-    "°F": lambda c: c * 9.0 / 5.0 + 32.0,
-    "K": lambda c: c + 273.15,
-}
-"""Temperature symbols, each with its conversion from °C."""
-HUMIDITY_UNITS: Final[dict[str, Callable[[float], float]]] = {
-    "%": lambda pct: pct,
-    "fraction": lambda pct: pct / 100.0,
-}
-"""Relative humidity symbols, each with its conversion from %."""
-PRESSURE_UNITS: Final[dict[str, Callable[[float], float]]] = {
-    "Pa": lambda pa: pa,
-    "hPa": lambda pa: pa / 100.0,
-    "kPa": lambda pa: pa / 1000.0,
-    "bar": lambda pa: pa / 100_000.0,
-}
-"""Pressure symbols, each with its conversion from Pa."""
+@dataclass(frozen=True, slots=True)
+class Sensor:
+    """One measured quantity, walked in its canonical unit and reported in any of ``units``."""
 
-TEMPERATURE_RANGE_C: Final = (-30.0, 45.0)
-HUMIDITY_RANGE_PCT: Final = (5.0, 95.0)
-PRESSURE_RANGE_PA: Final = (97_000.0, 104_000.0)
+    metric: str
+    units: Mapping[str, tuple[float, float, int]]
+    """Symbol -> (scale, offset, decimals): reported = round(canonical * scale + offset)."""
+    start: tuple[float, float]
+    """Range of a device's first value."""
+    bounds: tuple[float, float]
+    """The walk stays inside these."""
+    step: float
+    """Largest change from one reading to the next."""
+
+
+SENSORS: Final = (
+    Sensor(
+        "temperature",
+        {"°C": (1.0, 0.0, 2), "°F": (1.8, 32.0, 2), "K": (1.0, 273.15, 2)},
+        start=(10.0, 25.0),
+        bounds=(-30.0, 45.0),
+        step=0.1,
+    ),
+    Sensor(
+        "humidity",
+        {"%": (1.0, 0.0, 2), "fraction": (0.01, 0.0, 4)},
+        start=(30.0, 70.0),
+        bounds=(5.0, 95.0),
+        step=0.4,
+    ),
+    Sensor(
+        "pressure",
+        {"Pa": (1.0, 0.0, 1), "hPa": (0.01, 0.0, 2), "kPa": (0.001, 0.0, 3), "bar": (1e-5, 0.0, 6)},
+        start=(100_000.0, 102_500.0),
+        bounds=(97_000.0, 104_000.0),
+        step=10.0,
+    ),
+)
+METRICS: Final = tuple(sensor.metric for sensor in SENSORS)
+UNITS: Final = {sensor.metric: tuple(sensor.units) for sensor in SENSORS}
+"""The unit symbols each metric is reported in."""
 
 MODELS: Final = ("bme280", "sht31", "th-200", "ws-9")
 FIRMWARE: Final = ("1.4.2", "1.5.0", "2.0.1", "2.1.0-rc1")
@@ -56,18 +75,35 @@ BAD_LATITUDE: Final = 123.4
 
 @dataclass(slots=True)
 class Device:
-    """One simulated device: identity, units it reports in, and the state of its sensors."""
+    """One simulated device: identity, the unit of each sensor, and each sensor's value."""
 
     device_id: str
     tags: dict[str, str]
     location: Location | None
-    temperature_unit: str
-    humidity_unit: str
-    pressure_unit: str
-    celsius: float
-    humidity_pct: float
-    pressure_pa: float
-    next_metric: int = field(default=0)
+    units: tuple[str, ...]
+    """Unit symbol per sensor, in ``SENSORS`` order."""
+    values: list[float]
+    """Current value per sensor, in its canonical unit."""
+    next_sensor: int = 0
+    templates: tuple[Reading, ...] = field(default=(), repr=False)
+    """Per sensor, a reading with everything but time and value."""
+    conversions: tuple[tuple[float, float, int], ...] = field(default=(), repr=False)
+
+    def __post_init__(self) -> None:
+        # Copying a prepared reading is several times cheaper than building one with its tags.
+        self.templates = tuple(
+            Reading(
+                device_id=self.device_id,
+                metric=sensor.metric,
+                unit=unit,
+                tags=self.tags,
+                location=self.location,
+            )
+            for sensor, unit in zip(SENSORS, self.units, strict=True)
+        )
+        self.conversions = tuple(
+            sensor.units[unit] for sensor, unit in zip(SENSORS, self.units, strict=True)
+        )
 
 
 def make_devices(count: int, rng: random.Random, prefix: str = "sensor") -> list[Device]:
@@ -88,24 +124,15 @@ def make_devices(count: int, rng: random.Random, prefix: str = "sensor") -> list
                 device_id=f"{prefix}-{number:06d}",
                 tags=tags,
                 location=location,
-                temperature_unit=rng.choice(list(TEMPERATURE_UNITS)),
-                humidity_unit=rng.choice(list(HUMIDITY_UNITS)),
-                pressure_unit=rng.choice(list(PRESSURE_UNITS)),
-                celsius=rng.uniform(10.0, 25.0),
-                humidity_pct=rng.uniform(30.0, 70.0),
-                pressure_pa=rng.uniform(100_000.0, 102_500.0),
+                units=tuple(rng.choice(list(sensor.units)) for sensor in SENSORS),
+                values=[rng.uniform(*sensor.start) for sensor in SENSORS],
             )
         )
     return devices
 
 
-def _walk(value: float, step: float, bounds: tuple[float, float]) -> float:
-    low, high = bounds
-    return min(high, max(low, value + step))
-
-
 class ReadingFactory:
-    """Makes readings round-robin over ``devices``; each device cycles through ``METRICS``.
+    """Makes readings round-robin over ``devices``; each device cycles through ``SENSORS``.
 
     With ``invalid_fraction`` > 0, that share of readings (on average) is broken on purpose in
     one of the ``INVALID_KINDS`` ways. ``made`` and ``invalid_made`` count what was produced.
@@ -129,41 +156,27 @@ class ReadingFactory:
         """``count`` readings stamped ``now_ns`` (default: the current time)."""
         stamp = time.time_ns() if now_ns is None else now_ns
         devices = self._devices
-        rng = self._rng
-        gauss = rng.gauss
+        random_ = self._rng.random
         invalid_fraction = self._invalid_fraction
+        walks = [(s.step * 2.0, s.step, *s.bounds) for s in SENSORS]
+        sensor_count = len(SENSORS)
         readings = []
         index = self._next_device
         for _ in range(count):
             device = devices[index]
             index = (index + 1) % len(devices)
-            metric = METRICS[device.next_metric]
-            device.next_metric = (device.next_metric + 1) % len(METRICS)
-            if metric == "temperature":
-                device.celsius = _walk(device.celsius, gauss(0.0, 0.05), TEMPERATURE_RANGE_C)
-                unit = device.temperature_unit
-                value = round(TEMPERATURE_UNITS[unit](device.celsius), 2)
-            elif metric == "humidity":
-                device.humidity_pct = _walk(
-                    device.humidity_pct, gauss(0.0, 0.2), HUMIDITY_RANGE_PCT
-                )
-                unit = device.humidity_unit
-                value = round(HUMIDITY_UNITS[unit](device.humidity_pct), 4)
-            else:
-                device.pressure_pa = _walk(device.pressure_pa, gauss(0.0, 5.0), PRESSURE_RANGE_PA)
-                unit = device.pressure_unit
-                value = round(PRESSURE_UNITS[unit](device.pressure_pa), 6)
-            reading = Reading(
-                device_id=device.device_id,
-                time_unix_nano=stamp,
-                metric=metric,
-                value=value,
-                unit=unit,
-                tags=device.tags,
-            )
-            if device.location is not None:
-                reading.location.CopyFrom(device.location)
-            if invalid_fraction and rng.random() < invalid_fraction:
+            sensor = device.next_sensor
+            device.next_sensor = (sensor + 1) % sensor_count
+            width, step, low, high = walks[sensor]
+            value = device.values[sensor] + random_() * width - step
+            value = low if value < low else high if value > high else value
+            device.values[sensor] = value
+            scale, offset, decimals = device.conversions[sensor]
+            reading = Reading()
+            reading.CopyFrom(device.templates[sensor])
+            reading.time_unix_nano = stamp
+            reading.value = round(value * scale + offset, decimals)
+            if invalid_fraction and random_() < invalid_fraction:
                 self._break(reading)
             readings.append(reading)
         self._next_device = index

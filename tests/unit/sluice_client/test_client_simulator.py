@@ -5,20 +5,15 @@ import itertools
 import math
 import random
 import re
+import signal
 import socket
+import sys
 
 import pytest
 from scripted_ingest import ScriptedIngest
 from sluice.v1.ingest_pb2 import Reading
 from sluice_client import simulator
-from sluice_client.devices import (
-    HUMIDITY_UNITS,
-    METRICS,
-    PRESSURE_UNITS,
-    TEMPERATURE_UNITS,
-    ReadingFactory,
-    make_devices,
-)
+from sluice_client.devices import METRICS, UNITS, ReadingFactory, make_devices
 from sluice_client.fleet import Fleet
 
 DEVICE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@-]*")
@@ -35,7 +30,7 @@ TO_CANONICAL = {
 }
 """Independent conversions to °C, % and Pa, to check what the simulator sends."""
 PLAUSIBLE = {"temperature": (-40.0, 60.0), "humidity": (0.0, 100.0), "pressure": (9e4, 1.1e5)}
-UNITS = {"temperature": TEMPERATURE_UNITS, "humidity": HUMIDITY_UNITS, "pressure": PRESSURE_UNITS}
+SUBPROCESS_TIMEOUT_S = 30.0
 
 
 def is_invalid(reading: Reading) -> bool:
@@ -75,7 +70,7 @@ def test_a_device_keeps_its_location_and_its_temperature_walks() -> None:
     readings = [r for r in factory.make(300) if r.metric == "temperature"]
     celsius = [TO_CANONICAL[r.unit](r.value) for r in readings]
     steps = [abs(b - a) for a, b in itertools.pairwise(celsius)]
-    assert max(steps) < 1.0
+    assert 0 < max(steps) < 1.0
     assert len({r.location.SerializeToString() for r in readings}) == 1
 
 
@@ -161,3 +156,25 @@ def test_main_rejects_bad_arguments(argv: list[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         simulator.main(argv)
     assert exited.value.code == 2
+
+
+async def test_ctrl_c_stops_the_simulator_with_a_summary(
+    double: ScriptedIngest, target: str
+) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "sluice_client.simulator", "--target", target, "--rate", "500",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        first_line = await asyncio.wait_for(process.stdout.readline(), SUBPROCESS_TIMEOUT_S)
+        assert b"readings/s acked" in first_line
+        process.send_signal(signal.SIGINT)
+        out, err = await asyncio.wait_for(process.communicate(), SUBPROCESS_TIMEOUT_S)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0, err.decode()
+    assert b"summary:" in out
+    assert b"Traceback" not in err
