@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+
 from sluice_client.backoff import Backoff
 
 KEEPALIVE_TIME_MS = 30_000

@@ -113,21 +113,21 @@ class IngestClient:
         """The final error that stopped the client, if any."""
         return None if self._runner is None else self._runner.failure
 
-    async def start(self, connect_timeout: float | None = None) -> None:
+    async def start(self, connect_timeout_s: float | None = None) -> None:
         """Opens the channel and the stream.
 
-        With ``connect_timeout``, first waits for the connection and raises ``ConnectError``
+        With ``connect_timeout_s``, first waits for the connection and raises ``ConnectError``
         if the server cannot be reached in time; without it, connecting is retried for ever.
         """
         if self._channel is not None or self._closed:
             raise ClientClosed("start() was already called")
         channel = open_channel(self.target, self._tls, self._options)
-        if connect_timeout is not None:
+        if connect_timeout_s is not None:
             try:
-                await asyncio.wait_for(channel.channel_ready(), connect_timeout)
+                await asyncio.wait_for(channel.channel_ready(), connect_timeout_s)
             except TimeoutError:
                 await channel.close(None)
-                raise ConnectError(self.target, connect_timeout) from None
+                raise ConnectError(self.target, connect_timeout_s) from None
         self._channel = channel
         self._push_rpc = channel.unary_unary(
             PUSH_METHOD, ReadingBatch.SerializeToString, Ack.FromString
@@ -145,11 +145,7 @@ class IngestClient:
 
     async def send(self, reading: Reading) -> None:
         """Buffers one reading; waits while the window of unacknowledged batches is full."""
-        self._check_usable()
-        for readings in self._builder.add(reading):
-            await self._submit(readings)
-        if not self._buffer_started.is_set() and len(self._builder):
-            self._buffer_started.set()
+        await self.send_many((reading,))
 
     async def send_many(self, readings: Iterable[Reading]) -> None:
         """Buffers readings in order, as ``send()`` does for each."""

@@ -7,6 +7,7 @@ from types import TracebackType
 from typing import Any, TypeVar, Unpack
 
 from sluice.v1.ingest_pb2 import Ack, Reading, ReadingBatch
+
 from sluice_client.client import DEFAULT_CLOSE_TIMEOUT_S, IngestClient
 from sluice_client.errors import AckTimeout
 from sluice_client.loops import new_event_loop
@@ -21,7 +22,7 @@ class SyncIngestClient:
 
     The client runs on its own loop in a daemon thread; each method blocks until the loop has
     done the work. The ``on_rejection`` callback runs on that thread. The constructor connects
-    (waiting up to ``connect_timeout`` seconds when given); use it as a context manager, or
+    (waiting up to ``connect_timeout_s`` seconds when given); use it as a context manager, or
     call ``close()``.
     """
 
@@ -29,7 +30,7 @@ class SyncIngestClient:
         self,
         target: str,
         *,
-        connect_timeout: float | None = None,
+        connect_timeout_s: float | None = None,
         **options: Unpack[ClientOptions],
     ) -> None:
         self._loop = new_event_loop()
@@ -39,7 +40,7 @@ class SyncIngestClient:
         self._thread.start()
         self._closed = False
         try:
-            self._client = self._call(self._open(target, connect_timeout, options))
+            self._client = self._call(self._open(target, connect_timeout_s, options))
         except BaseException:
             self._stop_loop()
             raise
@@ -95,10 +96,10 @@ class SyncIngestClient:
 
     @staticmethod
     async def _open(
-        target: str, connect_timeout: float | None, options: ClientOptions
+        target: str, connect_timeout_s: float | None, options: ClientOptions
     ) -> IngestClient:
         client = IngestClient(target, **options)
-        await client.start(connect_timeout)
+        await client.start(connect_timeout_s)
         return client
 
     async def _stats(self) -> ClientStats:

@@ -141,7 +141,7 @@ async def test_mtls_with_a_client_certificate(certs: Path) -> None:
     )
     async with serve(double, credentials=_mtls_server(certs)) as target:
         client = IngestClient(target, tls=tls, token="t")
-        await client.start(connect_timeout=5.0)
+        await client.start(connect_timeout_s=5.0)
         await client.send(reading(1))
         await client.close()
     assert double.seqs() == [1]
@@ -153,7 +153,7 @@ async def test_mtls_without_a_client_certificate_cannot_connect(certs: Path) -> 
     async with serve(ScriptedIngest(), credentials=_mtls_server(certs)) as target:
         client = IngestClient(target, tls=tls, backoff=FAST_BACKOFF)
         with pytest.raises(ConnectError):
-            await client.start(connect_timeout=0.5)
+            await client.start(connect_timeout_s=0.5)
 
 
 def test_tls_options_need_both_client_cert_and_key(certs: Path) -> None:

@@ -113,6 +113,6 @@ def unused_port() -> int:
 async def test_start_with_a_connect_timeout_fails_when_nothing_listens() -> None:
     client = IngestClient(f"127.0.0.1:{unused_port()}")
     with pytest.raises(ConnectError):
-        await client.start(connect_timeout=0.3)
+        await client.start(connect_timeout_s=0.3)
     with pytest.raises(ClientClosed):
         await client.send(reading(1))
