@@ -57,7 +57,9 @@ class IngestClient:
     ``CallFailed`` from the next ``send()``, ``flush()`` or ``close()``.
 
     Use it as ``async with IngestClient(...) as client:``, or call ``start()`` and
-    ``close()``. Readings must not be changed after they are passed to ``send()``.
+    ``close()``. Readings must not be changed after they are passed to ``send()``. A
+    ``session_id`` reused by a new client needs a ``first_seq`` past every seq sent before:
+    the server answers a (session_id, seq) it has seen from memory, without storing it.
     """
 
     def __init__(
@@ -76,9 +78,10 @@ class IngestClient:
         metadata: Sequence[tuple[str, str]] = (),
         extra_channel_options: ChannelOptions = (),
         on_rejection: RejectionCallback | None = None,
+        first_seq: int = 1,
     ) -> None:
-        if linger_s < 0:
-            raise ValueError("linger_s must not be negative")
+        if linger_s < 0 or first_seq < 1:
+            raise ValueError("linger_s must not be negative and first_seq must be positive")
         self.target = target
         self.source_id = source_id
         self.session_id = session_id or str(uuid.uuid4())
@@ -91,7 +94,7 @@ class IngestClient:
         self._builder = BatchBuilder(max_batch_readings, max_batch_bytes)
         self._window = AckWindow(max_inflight)
         self._stats = ClientStats()
-        self._next_seq = 1
+        self._next_seq = first_seq
         self._submit_lock = asyncio.Lock()
         self._buffer_started = asyncio.Event()
         self._channel: grpc.aio.Channel | None = None

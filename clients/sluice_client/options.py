@@ -23,3 +23,4 @@ class ClientOptions(TypedDict, total=False):
     metadata: Sequence[tuple[str, str]]
     extra_channel_options: ChannelOptions
     on_rejection: RejectionCallback | None
+    first_seq: int

@@ -28,7 +28,7 @@ from sluice_client.fleet import (
     FleetStats,
 )
 
-__all__ = ["Fleet", "FleetStats", "build_parser", "main", "print_progress"]
+__all__ = ["Fleet", "FleetStats", "build_parser", "main", "print_progress", "print_summary"]
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 TOKEN_ENV = "SLUICE_TOKEN"

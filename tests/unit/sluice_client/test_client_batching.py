@@ -1,5 +1,7 @@
 """Batches are cut by reading count, by encoded bytes and by linger time."""
 
+import uuid
+
 import pytest
 from scripted_ingest import ScriptedIngest
 from sdk_helpers import eventually, reading
@@ -77,8 +79,19 @@ async def test_client_sends_a_partial_batch_after_the_linger_time(
 
 
 async def test_batches_carry_session_and_source(double: ScriptedIngest, target: str) -> None:
-    async with IngestClient(target, source_id="gw-7", session_id="s-1") as client:
+    async with IngestClient(target, source_id="gw-7", session_id="s-1", first_seq=41) as client:
         await client.send(reading(0))
         await client.flush()
     batch = double.received[0].batch
-    assert (batch.session_id, batch.source_id, batch.seq) == ("s-1", "gw-7", 1)
+    assert (batch.session_id, batch.source_id, batch.seq) == ("s-1", "gw-7", 41)
+
+
+async def test_each_client_has_its_own_uuid4_session(double: ScriptedIngest, target: str) -> None:
+    sessions = []
+    for _ in range(2):
+        async with IngestClient(target) as client:
+            await client.send(reading(0))
+        sessions.append(client.session_id)
+    assert [r.batch.session_id for r in double.received] == sessions
+    assert all(uuid.UUID(session).version == 4 for session in sessions)
+    assert sessions[0] != sessions[1]
