@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
+from prometheus_client import CollectorRegistry
 from sluice.batch import Batch, ReadingFault
+from sluice.kafka.batcher import RecordBuilder
+from sluice.kafka.config import KafkaConfig
+from sluice.kafka.producer import AsyncProducer
+from sluice.kafka.sink import KafkaSink
+from sluice.ops.metrics import Metrics
 from sluice.v1.ingest_pb2 import Reading, ReadingBatch
 
 RECEIVED_NS = 1_767_323_045_678_901_234
@@ -63,3 +69,37 @@ def fault(index: int, reason: str = "VALUE_NOT_FINITE") -> ReadingFault:
 def headers_dict(headers: list[tuple[str, bytes]]) -> dict[str, str]:
     """Record headers as a dict of decoded strings."""
     return {name: value.decode() for name, value in headers}
+
+
+class KafkaPipeline:
+    """RecordBuilder → KafkaSink → AsyncProducer against a real broker, with its own metrics.
+
+    ``async with`` starts it sink-first and shuts it down (flushing) on exit.
+    """
+
+    def __init__(self, config: KafkaConfig, allow_dlq: Callable[[str], bool] = lambda _: True):
+        self.config = config
+        self.metrics = Metrics(CollectorRegistry())
+        self.producer = AsyncProducer(config, self.metrics)
+        self.sink = KafkaSink(self.producer, self.metrics)
+        self.builder = RecordBuilder(config, self.metrics, allow_dlq, self.sink)
+
+    async def __aenter__(self) -> KafkaPipeline:
+        await self.sink.start()
+        await self.builder.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.builder.shutdown()
+        await self.sink.shutdown()
+
+    async def send(self, batch: Batch) -> Batch:
+        """Hand ``batch`` to the builder; returns it once the sink has taken its records."""
+        await self.builder.consume(batch)
+        return batch
+
+    def sample(self, name: str, **labels: str) -> float | None:
+        """The current value of metric sample ``name`` with ``labels``."""
+        registry = self.metrics.registry
+        assert registry is not None
+        return registry.get_sample_value(name, labels)

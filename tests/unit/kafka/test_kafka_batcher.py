@@ -1,0 +1,73 @@
+"""RecordBuilder: a batch leaves with its readings records, then its dead letter if allowed."""
+
+from __future__ import annotations
+
+import pytest
+from kafka_helpers import fault, make_batch, reading
+from prometheus_client import CollectorRegistry
+from sluice.batch import Batch
+from sluice.kafka.batcher import RecordBuilder
+from sluice.kafka.config import KafkaConfig
+from sluice.ops.metrics import Metrics
+
+CONFIG = KafkaConfig(topic="readings", dlq_topic="dead")
+
+
+class RecordingStage:
+    """The next stage: remembers every batch it was handed."""
+
+    def __init__(self) -> None:
+        self.batches: list[Batch] = []
+
+    async def start(self) -> None: ...
+
+    async def shutdown(self) -> None: ...
+
+    async def consume(self, batch: Batch) -> None:
+        self.batches.append(batch)
+
+
+class DeadLetterBudget:
+    """``allow_dlq``: answers as told and remembers which tenants asked."""
+
+    def __init__(self, allow: bool) -> None:
+        self.allow = allow
+        self.asked: list[str] = []
+
+    def __call__(self, tenant: str) -> bool:
+        self.asked.append(tenant)
+        return self.allow
+
+
+async def build(batch: Batch, budget: DeadLetterBudget) -> RecordingStage:
+    next_stage = RecordingStage()
+    builder = RecordBuilder(CONFIG, Metrics(CollectorRegistry()), budget, next_stage)
+    await builder.consume(batch)
+    return next_stage
+
+
+@pytest.mark.parametrize(
+    ("allow", "topics"),
+    [(True, ["readings", "dead"]), (False, ["readings"])],
+)
+async def test_a_faulty_batch_gets_a_dead_letter_only_within_the_tenants_budget(
+    allow: bool, topics: list[str]
+) -> None:
+    budget = DeadLetterBudget(allow)
+    batch = make_batch([reading(), reading()], faults=[fault(0)], tenant="acme")
+
+    next_stage = await build(batch, budget)
+
+    assert next_stage.batches == [batch]
+    assert [r.topic for r in batch.records] == topics
+    assert budget.asked == ["acme"]
+
+
+async def test_a_clean_batch_never_asks_for_dead_letter_budget() -> None:
+    budget = DeadLetterBudget(allow=True)
+    batch = make_batch([reading()])
+
+    await build(batch, budget)
+
+    assert [r.topic for r in batch.records] == ["readings"]
+    assert budget.asked == []
