@@ -1,4 +1,4 @@
-"""Fixtures for the client SDK tests: a scripted Ingest server on 127.0.0.1 and readings."""
+"""Fixtures for the client SDK tests: a scripted Ingest server on 127.0.0.1."""
 
 from collections.abc import AsyncIterator
 

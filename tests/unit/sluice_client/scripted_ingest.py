@@ -8,7 +8,7 @@ call with a status. The real server is tested elsewhere.
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import grpc
@@ -178,8 +178,3 @@ async def serve(
         yield f"127.0.0.1:{bound}"
     finally:
         await server.stop(None)
-
-
-def seqs_of(received: Iterable[Received]) -> list[int]:
-    """The seqs of ``received``, in order."""
-    return [r.batch.seq for r in received]
