@@ -1,14 +1,12 @@
 """The asynchronous Kafka producer: confluent-kafka's ``Producer`` driven from asyncio.
 
-- A dedicated poller thread calls ``poll()``. The delivery reports of one poll round are
-  collected and handed to the event loop with ONE ``call_soon_threadsafe``, which resolves
-  the records' futures.
+- A ``DeliveryPoller`` thread polls librdkafka and settles each round's delivery reports on
+  the event loop in one call; each record's future resolves there.
 - ``BufferError`` (librdkafka's local queue is full) is backpressure: ``produce`` waits for
   deliveries to free room, in arrival order so per-key order holds, for at most the delivery
   timeout, then raises ``Unavailable``.
-- A broken idempotent producer (a fatal error, or an endless epoch bump: Tansu forgets
-  producer ids when it restarts, and librdkafka then bumps its epoch forever without a fatal
-  error) is replaced, and its undelivered records are produced again on the new one.
+- A broken idempotent producer (a fatal error, or the epoch storm the poller detects) is
+  replaced, and its undelivered records are produced again on the new one, in order.
 """
 
 from __future__ import annotations
@@ -16,13 +14,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
-import threading
 import time
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
-from functools import partial
 from typing import Any, Final
 
 from confluent_kafka import KafkaError, KafkaException, Producer
@@ -31,27 +25,14 @@ from sluice import reasons
 from sluice.batch import Record
 from sluice.errors import SluiceError, Unavailable
 from sluice.kafka.config import KafkaConfig
-from sluice.kafka.outcomes import (
-    BROKER_DOWN_ERRORS,
-    QUEUE_FULL_ERROR,
-    is_producer_fatal,
-    refusal,
-)
+from sluice.kafka.outcomes import QUEUE_FULL_ERROR, is_producer_fatal, refusal
+from sluice.kafka.poller import DeliveryPoller, Fatal
 from sluice.ops.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
-POLL_INTERVAL_S: Final = 0.1
 ROOM_WAIT_S: Final = 0.02
-"""Longest wait for a delivery before retrying a produce that found the queue full."""
-DRAIN_ROUND_S: Final = 0.1
-PROBE_INTERVAL_S: Final = 1.0
-PROBE_TIMEOUT_S: Final = 0.5
-STATS_INTERVAL_MS: Final = 1000
-EPOCH_STORM: Final = 3
-"""Producer-epoch bumps within one statistics interval that mean the producer is wedged."""
-
-_EPOCH = re.compile(r'"producer_epoch":\s*(-?\d+)')
+"""Longest wait for a delivery report before retrying a produce that found the queue full."""
 
 
 class _State(Enum):
@@ -63,13 +44,13 @@ class _State(Enum):
 
 @dataclass(slots=True, eq=False)
 class _Pending:
-    """A record handed to librdkafka and not yet reported delivered."""
+    """A record handed to librdkafka whose delivery is not yet reported."""
 
     record: Record
     future: asyncio.Future[None]
     produced_at: float
     deadline: float
-    generation: int = field(default=0)
+    generation: int = 0
 
 
 _Report = tuple[_Pending, int, KafkaError | None]
@@ -85,23 +66,16 @@ class AsyncProducer:
         self._retry_after_ms = config.retry_after_ms
         self._state = _State.NEW
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._poller: DeliveryPoller[_Pending] | None = None
         self._producer: Producer | None = None
         self._generation = 0
         self._pending: dict[_Pending, None] = {}
         self._room = asyncio.Event()
         self._in_order = asyncio.Lock()
         self._blocked = 0
-        self._closing: asyncio.Task[None] | None = None
+        self._closing: asyncio.Future[None] | None = None
         self._produced: dict[str, Any] = {}
         self._errors: dict[str, Any] = {}
-        # Touched only by the thread that polls (the poller, then the shutdown drain).
-        self._reports: list[_Report] = []
-        self._fatal: tuple[int, str] | None = None
-        self._last_epoch: tuple[int, int] | None = None
-        self._down = True
-        self._retired: deque[Producer] = deque()
-        self._stop = threading.Event()
-        self._poller: threading.Thread | None = None
 
     @property
     def undelivered(self) -> int:
@@ -109,14 +83,13 @@ class AsyncProducer:
         return len(self._pending)
 
     async def start(self) -> None:
-        """Create the producer and its poller thread."""
+        """Create the producer and start its poller thread."""
         if self._state is not _State.NEW:
             return
         self._loop = asyncio.get_running_loop()
-        self._generation = 1
-        self._producer = self._create(self._generation)
+        self._poller = DeliveryPoller(self._loop, self._settle, self._metrics.broker_up)
+        self._replace_producer()
         self._state = _State.RUNNING
-        self._poller = threading.Thread(target=self._poll_loop, name="kafka-poller", daemon=True)
         self._poller.start()
 
     async def produce(
@@ -124,42 +97,59 @@ class AsyncProducer:
     ) -> asyncio.Future[None]:
         """Hand ``record`` to librdkafka; the returned future resolves once it is delivered.
 
-        Pass ``future`` to have that future resolved instead of a new one. The future gets a
-        ``DeliveryFailed`` (final refusal) or ``Unavailable`` (retryable) on failure. Raises
-        either directly when the record cannot even be queued, e.g. when the local queue
-        stays full for the whole delivery timeout.
+        Pass ``future`` to have that future settled instead of a new one. It gets a
+        ``DeliveryFailed`` (final refusal) or an ``Unavailable`` (retryable) on failure.
+        Raises either directly when the record cannot even be queued, e.g. when the local
+        queue stays full for the whole delivery timeout.
         """
         loop = self._loop
         if self._state is not _State.RUNNING or loop is None:
-            raise Unavailable(
-                reasons.KAFKA_UNAVAILABLE, "the Kafka producer is not running", self._retry_after_ms
-            )
+            raise self._unavailable("the producer is not running")
         now = time.monotonic()
-        entry = _Pending(
-            record, loop.create_future() if future is None else future, now, now + self._timeout_s
-        )
+        settled = loop.create_future() if future is None else future
+        entry = _Pending(record, settled, now, now + self._timeout_s)
         if not self._blocked:
             try:
                 self._send(entry)
-                return entry.future
+                return settled
             except BufferError:
                 pass
         await self._send_when_room(entry)
-        return entry.future
+        return settled
 
     async def shutdown(self) -> None:
         """Flush what librdkafka holds (bounded by the delivery timeout) and stop polling.
 
-        Idempotent. Records still undelivered at the deadline fail with ``Unavailable``.
+        Idempotent and safe without ``start``. Records still undelivered at the deadline
+        fail with ``Unavailable``.
         """
         if self._closing is None:
             self._closing = asyncio.ensure_future(self._close())
         await asyncio.shield(self._closing)
 
-    # -- the event loop side ---------------------------------------------------------------
+    async def _close(self) -> None:
+        poller = self._poller
+        if self._state is _State.NEW or poller is None:
+            self._state = _State.CLOSED
+            return
+        # 1. stop polling; 2. flush, still taking records blocked on a full queue;
+        # 3. refuse new records and fail what is left; 4. destroy the client off the loop.
+        self._state = _State.CLOSING
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, poller.stop)
+        deadline = time.monotonic() + self._timeout_s
+        await loop.run_in_executor(None, poller.drain, deadline, lambda: self._blocked > 0)
+        self._state = _State.CLOSED
+        self._producer = None
+        for entry in list(self._pending):
+            self._fail(entry, self._unavailable("the producer shut down before delivery"))
+        self._room.set()
+        await loop.run_in_executor(None, poller.release)
 
-    def _create(self, generation: int) -> Producer:
+    def _replace_producer(self) -> None:
+        assert self._poller is not None
         config = self._config
+        self._generation += 1
         settings: dict[str, Any] = {
             "bootstrap.servers": config.bootstrap_servers,
             "enable.idempotence": True,
@@ -170,15 +160,14 @@ class AsyncProducer:
             "message.timeout.ms": config.delivery_timeout_ms,
             "queue.buffering.max.messages": config.queue_max_messages,
             "queue.buffering.max.kbytes": config.queue_max_kbytes,
-            "statistics.interval.ms": STATS_INTERVAL_MS,
             **config.client,
-            "error_cb": partial(self._on_error, generation),
-            "stats_cb": partial(self._on_stats, generation),
+            **self._poller.client_settings(self._generation),
         }
-        return Producer(settings)
+        self._producer = Producer(settings)
+        self._poller.use(self._producer, self._generation)
 
     def _send(self, entry: _Pending) -> None:
-        """Queue ``entry`` on the producer, replacing a fatally broken producer once."""
+        """Queue ``entry``; a fatally broken producer is replaced once and the send retried."""
         try:
             self._queue(entry)
         except KafkaException as exc:
@@ -192,11 +181,9 @@ class AsyncProducer:
                 raise self._refused(again.args[0], entry.record.topic) from again
 
     def _queue(self, entry: _Pending) -> None:
-        producer = self._producer
-        if producer is None:
-            raise Unavailable(
-                reasons.KAFKA_UNAVAILABLE, "the Kafka producer is shut down", self._retry_after_ms
-            )
+        producer, poller = self._producer, self._poller
+        if producer is None or poller is None:
+            raise self._unavailable("the producer is shut down")
         record = entry.record
         generation = self._generation
         producer.produce(
@@ -204,7 +191,7 @@ class AsyncProducer:
             record.value,
             record.key,
             headers=record.headers,  # type: ignore[arg-type]  # list is invariant; bytes is allowed
-            on_delivery=partial(self._collect, entry, generation),
+            on_delivery=poller.on_delivery(entry, generation),
         )
         entry.generation = generation
         self._pending[entry] = None
@@ -218,11 +205,7 @@ class AsyncProducer:
                 deadline = loop.time() + self._timeout_s
                 while True:
                     if self._state is _State.CLOSED:
-                        raise Unavailable(
-                            reasons.KAFKA_UNAVAILABLE,
-                            "the Kafka producer shut down",
-                            self._retry_after_ms,
-                        )
+                        raise self._unavailable("the producer shut down")
                     try:
                         self._send(entry)
                         return
@@ -231,10 +214,8 @@ class AsyncProducer:
                     left = deadline - loop.time()
                     if left <= 0:
                         self._count_error(QUEUE_FULL_ERROR)
-                        raise Unavailable(
-                            reasons.KAFKA_UNAVAILABLE,
-                            f"the Kafka producer queue stayed full for {self._timeout_s:g}s",
-                            self._retry_after_ms,
+                        raise self._unavailable(
+                            f"the local queue stayed full for {self._timeout_s:g}s"
                         )
                     self._room.clear()
                     with contextlib.suppress(TimeoutError):
@@ -243,12 +224,14 @@ class AsyncProducer:
         finally:
             self._blocked -= 1
 
-    def _resolve(self, reports: list[_Report], fatal: tuple[int, str] | None, now: float) -> None:
-        """Settle the futures of one poll round's delivery reports (on the event loop)."""
-        if fatal is not None and fatal[0] == self._generation:
-            self._recreate(fatal[1])
+    def _settle(self, reports: list[_Report], fatal: Fatal | None, now: float) -> None:
+        """Settle one poll round's delivery reports, on the event loop.
+
+        Deliveries are settled before a broken producer is replaced, so records it did
+        deliver are not produced twice.
+        """
         pending = self._pending
-        broken: KafkaError | None = None
+        broken = fatal[1] if fatal is not None and fatal[0] == self._generation else None
         delivered: dict[str, int] = {}
         observe = self._metrics.produce_latency.observe
         for entry, generation, error in reports:
@@ -262,7 +245,7 @@ class AsyncProducer:
                 if not entry.future.done():
                     entry.future.set_result(None)
             elif is_producer_fatal(error) and self._state is _State.RUNNING:
-                broken = error  # stays pending: produced again by the new producer
+                broken = f"{error.name()}: {error.str()}"  # stays pending: produced again
             else:
                 self._fail(entry, self._refused(error, entry.record.topic))
         if delivered:
@@ -270,19 +253,17 @@ class AsyncProducer:
                 self._produced_counter(topic).inc(count)
             self._metrics.broker_up.set(1)
         if broken is not None:
-            self._recreate(f"{broken.name()}: {broken.str()}")
+            self._recreate(broken)
         self._room.set()
 
     def _recreate(self, reason: str) -> None:
         """Replace the producer and produce its undelivered records again, in order."""
-        if self._state is not _State.RUNNING or self._producer is None:
+        if self._state is not _State.RUNNING:
             return
-        self._retired.append(self._producer)
-        self._generation += 1
-        self._producer = self._create(self._generation)
+        self._replace_producer()
         self._metrics.producer_recreated.inc()
         log.warning(
-            "replacing the Kafka producer",
+            "replaced the Kafka producer",
             extra={"reason": reason, "undelivered": len(self._pending)},
         )
         now = time.monotonic()
@@ -318,106 +299,3 @@ class AsyncProducer:
         if counter is None:
             counter = self._produced[topic] = self._metrics.records_produced.labels(topic=topic)
         return counter
-
-    async def _close(self) -> None:
-        if self._state is _State.NEW:
-            self._state = _State.CLOSED
-            return
-        self._state = _State.CLOSING
-        loop = asyncio.get_running_loop()
-        self._stop.set()
-        if self._poller is not None:
-            await loop.run_in_executor(None, self._poller.join)
-        await loop.run_in_executor(None, self._drain, time.monotonic() + self._timeout_s)
-        self._state = _State.CLOSED
-        for entry in list(self._pending):
-            self._fail(entry, self._unavailable("the producer shut down before delivery"))
-        self._room.set()
-        leftovers = [self._producer]
-        self._producer = None
-        await loop.run_in_executor(None, leftovers.clear)  # librdkafka's destroy may block
-
-    # -- the polling thread side -----------------------------------------------------------
-
-    def _poll_loop(self) -> None:
-        next_probe = 0.0
-        while not self._stop.is_set():
-            producer = self._producer
-            if producer is None:
-                return
-            producer.poll(POLL_INTERVAL_S)
-            self._retire()
-            if self._down and time.monotonic() >= next_probe:
-                self._probe(producer)
-                next_probe = time.monotonic() + PROBE_INTERVAL_S
-            self._ship()
-
-    def _drain(self, deadline: float) -> None:
-        producer = self._producer
-        if producer is None:
-            return
-        while True:
-            left = deadline - time.monotonic()
-            remaining = producer.flush(max(0.0, min(DRAIN_ROUND_S, left)))
-            self._retire()
-            self._ship()
-            if (remaining == 0 and not self._blocked) or left <= 0:
-                break
-        producer.purge()
-        producer.poll(0)
-        self._ship()
-
-    def _collect(self, entry: _Pending, generation: int, error: KafkaError | None, _: Any) -> None:
-        self._reports.append((entry, generation, error))
-
-    def _ship(self) -> None:
-        reports, fatal = self._reports, self._fatal
-        if not reports and fatal is None:
-            return
-        self._reports = []
-        self._fatal = None
-        loop = self._loop
-        if loop is not None:
-            with contextlib.suppress(RuntimeError):  # the loop closed under us
-                loop.call_soon_threadsafe(self._resolve, reports, fatal, time.monotonic())
-
-    def _retire(self) -> None:
-        while self._retired:
-            old = self._retired.popleft()
-            old.purge()
-            old.poll(0)
-            del old
-
-    def _probe(self, producer: Producer) -> None:
-        try:
-            producer.list_topics(timeout=PROBE_TIMEOUT_S)
-        except KafkaException:
-            return
-        self._down = False
-        self._metrics.broker_up.set(1)
-
-    def _on_error(self, generation: int, error: KafkaError) -> None:
-        if error.code() in BROKER_DOWN_ERRORS:
-            self._down = True
-            self._metrics.broker_up.set(0)
-        if is_producer_fatal(error) and generation == self._generation:
-            self._fatal = (generation, f"{error.name()}: {error.str()}")
-        log.warning(
-            "Kafka client error",
-            extra={"error": error.name(), "detail": error.str(), "fatal": bool(error.fatal())},
-        )
-
-    def _on_stats(self, generation: int, stats: str) -> None:
-        match = _EPOCH.search(stats)
-        if match is None:
-            return
-        epoch = int(match[1])
-        last, self._last_epoch = self._last_epoch, (generation, epoch)
-        if last is None or last[0] != generation or generation != self._generation:
-            return
-        if epoch - last[1] >= EPOCH_STORM:
-            self._fatal = (
-                generation,
-                f"producer epoch bumped {epoch - last[1]} times in {STATS_INTERVAL_MS} ms: "
-                "the cluster keeps refusing the producer id",
-            )

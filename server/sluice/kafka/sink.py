@@ -6,7 +6,7 @@ import asyncio
 import logging
 
 from sluice import reasons
-from sluice.batch import Batch, Record
+from sluice.batch import Batch
 from sluice.errors import SluiceError, Unavailable
 from sluice.kafka.config import DEFAULT_RETRY_AFTER_MS
 from sluice.kafka.producer import AsyncProducer
@@ -18,9 +18,9 @@ log = logging.getLogger(__name__)
 class KafkaSink:
     """Produces every record of ``batch.records``, in order, without awaiting delivery.
 
-    ``batch.done`` resolves with None once every readings record is delivered, or gets the
-    first error among them. The dead-letter record (the one carrying no readings) never
-    fails the batch: its failure is logged, and counted by the producer.
+    ``batch.done`` resolves with None once every record is delivered, or gets the first
+    error among the readings records. The dead-letter record (the one carrying no readings)
+    never fails the batch: its failure is logged, and counted by the producer.
     """
 
     def __init__(self, producer: AsyncProducer, metrics: Metrics) -> None:
@@ -36,56 +36,66 @@ class KafkaSink:
         await self._producer.shutdown()
 
     async def consume(self, batch: Batch) -> None:
-        """Hand every record of ``batch`` to the producer, readings first."""
+        """Hand every record of ``batch`` to the producer, in order."""
         done = batch.done
         records = batch.records
-        dead_letter: Record | None = None
-        if records and records[-1].readings == 0:
-            dead_letter = records[-1]
-            records = records[:-1]
         produce = self._producer.produce
         try:
-            if len(records) == 1:
+            if len(records) == 1 and records[0].readings:
                 await produce(records[0], done)
-            elif records:
-                countdown = _Countdown(done, len(records))
-                for record in records:
-                    (await produce(record)).add_done_callback(countdown)
+                return
+            countdown = _Countdown(batch, len(records))
+            for record in records:
+                if record.readings:
+                    (await produce(record)).add_done_callback(countdown.readings)
+                    continue
+                try:
+                    (await produce(record)).add_done_callback(countdown.dead_letter)
+                except SluiceError as exc:
+                    _log_dead_letter_lost(batch, exc)
+                    countdown.count_down()
         except SluiceError as exc:
             if not done.done():
                 done.set_exception(exc)
             return
-        if dead_letter is not None:
-            await self._produce_dead_letter(batch, dead_letter)
         if not records and not done.done():
             done.set_result(None)
 
-    async def _produce_dead_letter(self, batch: Batch, record: Record) -> None:
-        try:
-            future = await self._producer.produce(record)
-        except SluiceError as exc:
-            _log_dead_letter_lost(batch, exc)
-            return
-        future.add_done_callback(lambda settled: _check_dead_letter(batch, settled))
-
 
 class _Countdown:
-    """Resolves a batch's ``done`` once all of its records' futures have succeeded."""
+    """Resolves a batch's ``done`` once every one of its records is settled.
 
-    __slots__ = ("_done", "_left")
+    The Ack waits for the dead-letter record too, so that a PARTIAL or REJECTED answer means
+    the failures are in the DLQ; but a dead-letter record that Kafka refuses is only logged.
+    """
 
-    def __init__(self, done: asyncio.Future[None], records: int) -> None:
-        self._done = done
+    __slots__ = ("_batch", "_left")
+
+    def __init__(self, batch: Batch, records: int) -> None:
+        self._batch = batch
         self._left = records
 
-    def __call__(self, settled: asyncio.Future[None]) -> None:
-        done = self._done
+    def readings(self, settled: asyncio.Future[None]) -> None:
+        """Callback of a readings record: its error fails the batch."""
         error = _error_of(settled)
+        done = self._batch.done
         if error is not None:
             if not done.done():
                 done.set_exception(error)
             return
+        self.count_down()
+
+    def dead_letter(self, settled: asyncio.Future[None]) -> None:
+        """Callback of the dead-letter record: its error is logged, never fatal."""
+        error = _error_of(settled)
+        if error is not None:
+            _log_dead_letter_lost(self._batch, error)
+        self.count_down()
+
+    def count_down(self) -> None:
+        """One more record settled."""
         self._left -= 1
+        done = self._batch.done
         if self._left == 0 and not done.done():
             done.set_result(None)
 
@@ -96,12 +106,6 @@ def _error_of(settled: asyncio.Future[None]) -> BaseException | None:
             reasons.KAFKA_UNAVAILABLE, "Kafka delivery was cancelled", DEFAULT_RETRY_AFTER_MS
         )
     return settled.exception()
-
-
-def _check_dead_letter(batch: Batch, settled: asyncio.Future[None]) -> None:
-    error = _error_of(settled)
-    if error is not None:
-        _log_dead_letter_lost(batch, error)
 
 
 def _log_dead_letter_lost(batch: Batch, error: BaseException) -> None:
