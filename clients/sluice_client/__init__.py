@@ -6,7 +6,6 @@ and resends whatever was not acknowledged; ``SyncIngestClient`` wraps it for blo
 """
 
 from sluice.v1.ingest_pb2 import Ack, AckStatus, Location, Reading, ReadingBatch, Rejection
-
 from sluice_client.acks import RejectionCallback
 from sluice_client.backoff import Backoff
 from sluice_client.channel import TlsOptions

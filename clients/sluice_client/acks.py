@@ -14,7 +14,6 @@ from sluice.v1.ingest_pb2 import (
     ReadingBatch,
     Rejection,
 )
-
 from sluice_client.stats import ClientStats
 
 logger = logging.getLogger("sluice_client")

@@ -9,8 +9,8 @@ from collections.abc import Iterable, Sequence
 from types import TracebackType
 
 import grpc
-from sluice.v1.ingest_pb2 import Ack, Reading, ReadingBatch
 
+from sluice.v1.ingest_pb2 import Ack, Reading, ReadingBatch
 from sluice_client.acks import RejectionCallback, count_retry, is_retry, record_final
 from sluice_client.backoff import Backoff
 from sluice_client.batching import (

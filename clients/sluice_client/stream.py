@@ -7,8 +7,8 @@ import time
 from collections.abc import Callable
 
 import grpc
-from sluice.v1.ingest_pb2 import Ack, ReadingBatch
 
+from sluice.v1.ingest_pb2 import Ack, ReadingBatch
 from sluice_client.backoff import Backoff
 from sluice_client.errors import CallFailed, SluiceClientError
 from sluice_client.stats import ClientStats

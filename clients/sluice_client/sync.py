@@ -7,7 +7,6 @@ from types import TracebackType
 from typing import Any, TypeVar, Unpack
 
 from sluice.v1.ingest_pb2 import Ack, Reading, ReadingBatch
-
 from sluice_client.client import DEFAULT_CLOSE_TIMEOUT_S, IngestClient
 from sluice_client.errors import AckTimeout
 from sluice_client.loops import new_event_loop

@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from sluice.broker import TansuBroker
 
 pytestmark = pytest.mark.e2e

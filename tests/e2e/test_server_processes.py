@@ -17,10 +17,10 @@ import grpc
 import psutil
 import pytest
 import yaml
+
 from sluice.v1.ingest_pb2 import Ack, AckStatus, ReadingBatch
 from sluice.v1.ingest_pb2_grpc import IngestStub
 from tests.support.brokers import consume_records
-
 from tests.support.ingest import batch, reading, stream
 from tests.support.servers import SluiceServer
 
@@ -64,7 +64,7 @@ def test_sigterm_drains_every_stream(tansu: Any, tmp_path: Path) -> None:
             task = asyncio.create_task(stream_until_ended(srv.target, session, sent, acks))
             while len(acks) < 50:  # noqa: ASYNC110 - polling a list another task fills
                 await asyncio.sleep(0.01)
-            srv.signal(signal.SIGTERM)
+            srv.send_signal(signal.SIGTERM)
             return await asyncio.wait_for(task, 30)
 
         error = asyncio.run(scenario())

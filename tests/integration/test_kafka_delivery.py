@@ -7,9 +7,9 @@ import uuid
 from typing import Any
 
 import pytest
+
 from sluice.broker import TansuBroker, create_topics
 from sluice.kafka.config import KafkaConfig
-
 from tests.support.brokers import consume_records
 from tests.unit.kafka.kafka_helpers import KafkaPipeline, fault, make_batch, reading
 

@@ -8,12 +8,12 @@ import uuid
 from typing import Any
 
 import pytest
+
 from sluice import reasons
 from sluice.broker import create_topics
 from sluice.errors import DeliveryFailed
 from sluice.kafka.config import KafkaConfig
 from sluice.v1.ingest_pb2 import ReadingBatch
-
 from tests.support.brokers import NoidaKafka, consume_records
 from tests.unit.kafka.kafka_helpers import KafkaPipeline, make_batch, reading
 

@@ -8,11 +8,11 @@ import uuid
 from collections.abc import Callable
 
 import pytest
+
 from sluice import reasons
 from sluice.broker import TansuBroker, create_topics
 from sluice.errors import Unavailable
 from sluice.kafka.config import KafkaConfig
-
 from tests.support.brokers import consume_records
 from tests.unit.kafka.kafka_helpers import KafkaPipeline, make_batch, reading
 

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from sluice.v1.ingest_pb2 import Ack, AckStatus
 from tests.support.brokers import consume_records
-
 from tests.support.ingest import batch, reading, stream
 from tests.support.servers import SluiceServer
 

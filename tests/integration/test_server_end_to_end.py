@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 from google.protobuf import json_format
+
 from sluice import reasons
 from sluice.v1.ingest_pb2 import AckStatus, ReadingBatch, RejectedBatch
 from tests.support.brokers import consume_records
-
 from tests.support.ingest import batch, reading, stream
 from tests.support.servers import SluiceServer
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
+
 from sluice.broker import TansuBroker, accepts_tcp, create_topics
 from sluice.kafka.config import DEFAULT_DLQ_TOPIC, DEFAULT_TOPIC
 from sluice.netutil import free_port

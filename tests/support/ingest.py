@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 
 import grpc
+
 from sluice.v1.ingest_pb2 import Ack, Location, Reading, ReadingBatch
 from sluice.v1.ingest_pb2_grpc import IngestStub
 

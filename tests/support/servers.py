@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from sluice.netutil import free_port
 
 READY_TIMEOUT_S = 30.0
@@ -90,7 +91,7 @@ class SluiceServer:
             text: str = response.read().decode()
             return text
 
-    def signal(self, signum: int) -> None:
+    def send_signal(self, signum: int) -> None:
         """Send ``signum`` to the process this object started."""
         if self.process is not None and self.process.poll() is None:
             os.kill(self.process.pid, signum)
@@ -99,7 +100,7 @@ class SluiceServer:
         """SIGTERM, wait for the drain, and return the exit code (killing on timeout)."""
         if self.process is None:
             return 0
-        self.signal(signal.SIGTERM)
+        self.send_signal(signal.SIGTERM)
         try:
             return self.process.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -128,7 +129,10 @@ class SluiceServer:
         return self.start()
 
     def __exit__(self, *_exc: object) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.kill()
-        elif self.process is not None:
+        if self.process is None:
+            return
+        try:
+            if self.process.poll() is None:
+                self.stop()
+        finally:
             self._reap_group()

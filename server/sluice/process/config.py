@@ -42,7 +42,7 @@ class ChecksConfig(ComponentConfig):
     max_tags: Annotated[int, Field(ge=0)] = 32
     tag_key_max_length: Annotated[int, Field(gt=0)] = 64
     tag_value_max_length: Annotated[int, Field(gt=0)] = 256
-    ranges: dict[str, ValueRange] = {}
+    ranges: dict[str, ValueRange] = Field(default_factory=dict)
     """Per-metric value bounds, in canonical units, e.g. {temperature: {min: -90, max: 70}}."""
     max_readings_per_batch: Annotated[int, Field(gt=0)] = 10_000
     """More readings than this reject the whole batch with BATCH_TOO_LARGE."""
@@ -57,7 +57,7 @@ class TransformsConfig(ComponentConfig):
 
     convert_units: bool = True
     """Convert values to each metric's canonical unit and rewrite ``unit``."""
-    canonical_units: dict[str, str] = {}
+    canonical_units: dict[str, str] = Field(default_factory=dict)
     """Extra or overriding metric -> canonical unit symbol entries for the unit table."""
     geohash_precision: Annotated[int, Field(ge=1, le=12)] = 7
     """Characters of geohash computed from a reading's location (7 is about 150 m)."""

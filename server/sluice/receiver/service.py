@@ -7,6 +7,7 @@ needs no rewriting goes to Kafka as the very bytes the client sent.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
@@ -52,7 +53,9 @@ class IngestService:
             },
         )
 
-    async def stream(self, _requests: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+    async def stream(
+        self, requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[Ack]:
         """``Ingest.Stream``: one Ack per batch, pipelined."""
         if self._draining:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "draining")
@@ -65,7 +68,8 @@ class IngestService:
         age = self._config.max_connection_age_s
         timer = asyncio.get_running_loop().call_later(age, session.drain) if age else None
         try:
-            await session.run()
+            async for ack in session.run(requests):
+                yield ack
         finally:
             self._sessions.discard(session)
             if not self._sessions:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
@@ -24,8 +25,6 @@ from sluice.receiver.admission import Admission
 from sluice.v1.ingest_pb2 import Ack
 
 log = logging.getLogger(__name__)
-
-EOF = grpc.aio.EOF  # type: ignore[attr-defined]  # missing from grpc-stubs
 
 _END = object()
 
@@ -55,12 +54,23 @@ class StreamSession:
         self._ending: StreamError | None = None
         self._reader: asyncio.Task[None] | None = None
 
-    async def run(self) -> None:
-        """Serve the stream until it ends; raises nothing, ends the call with its status."""
+    async def run(self, requests: AsyncIterator[bytes]) -> AsyncIterator[Ack]:
+        """Yield the stream's Acks until it ends, then end the call with its status.
+
+        An async generator rather than ``context.write`` calls, because the OpenTelemetry
+        server interceptor wraps stream handlers as async generators.
+        """
         self._metrics.active_streams.inc()
-        self._reader = asyncio.create_task(self._read_loop())
+        self._reader = asyncio.create_task(self._read_loop(requests))
+        outbox = self._outbox
         try:
-            await self._write_loop()
+            while True:
+                item = await outbox.get()
+                if item is _END:
+                    break
+                yield item  # type: ignore[misc]
+                # Resumed once grpc has written the Ack, so the window slot is free again.
+                self._settled()
         finally:
             self._metrics.active_streams.dec()
             if not self._reader.done():
@@ -78,8 +88,8 @@ class StreamSession:
         if self._reading and self._reader is not None:
             self._reader.cancel()
 
-    async def _read_loop(self) -> None:
-        context = self._context
+    async def _read_loop(self, requests: AsyncIterator[bytes]) -> None:
+        next_request = requests.__aiter__().__anext__
         submit = self._admission.submit
         try:
             while not self._stopping:
@@ -89,12 +99,12 @@ class StreamSession:
                     break
                 self._reading = True
                 try:
-                    raw = await context.read()
-                finally:
-                    self._reading = False
-                if raw is EOF:
+                    raw = await next_request()
+                except StopAsyncIteration:
                     self._window.release()
                     break
+                finally:
+                    self._reading = False
                 self._outstanding += 1
                 self._idle.clear()
                 try:
@@ -113,16 +123,6 @@ class StreamSession:
 
     def _on_ack(self, ack: Ack) -> None:
         self._outbox.put_nowait(ack)
-
-    async def _write_loop(self) -> None:
-        outbox = self._outbox
-        write = self._context.write
-        while True:
-            item = await outbox.get()
-            if item is _END:
-                return
-            await write(item)
-            self._settled()
 
     def _settled(self) -> None:
         self._window.release()

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry
+
 from sluice.batch import Batch, ReadingFault
 from sluice.kafka.batcher import RecordBuilder
 from sluice.kafka.config import KafkaConfig

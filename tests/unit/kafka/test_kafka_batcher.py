@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from kafka_helpers import fault, make_batch, reading
 from prometheus_client import CollectorRegistry
+
 from sluice.batch import Batch
 from sluice.kafka.batcher import RecordBuilder
 from sluice.kafka.config import KafkaConfig

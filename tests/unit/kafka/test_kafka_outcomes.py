@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from confluent_kafka import KafkaError
+
 from sluice import reasons
 from sluice.errors import DeliveryFailed, Unavailable
 from sluice.kafka.outcomes import is_producer_fatal, refusal

@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 from prometheus_client import CollectorRegistry
+
 from sluice import reasons
 from sluice.batch import Record
 from sluice.errors import Unavailable

@@ -14,6 +14,7 @@ from kafka_helpers import (
     make_batch,
     reading,
 )
+
 from sluice.batch import Batch, Record
 from sluice.kafka.config import KafkaConfig
 from sluice.kafka.headers import rfc3339_utc

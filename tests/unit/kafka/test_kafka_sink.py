@@ -8,6 +8,7 @@ import logging
 import pytest
 from kafka_helpers import fault, make_batch, reading
 from prometheus_client import CollectorRegistry
+
 from sluice import reasons
 from sluice.batch import Batch, Record
 from sluice.errors import DeliveryFailed, SluiceError, Unavailable
@@ -149,11 +150,14 @@ async def test_a_dead_letter_the_producer_refuses_does_not_fail_the_batch() -> N
     assert batch.done.result() is None
 
 
-async def test_a_batch_with_only_a_dead_letter_is_done_once_it_is_handed_over() -> None:
+async def test_a_batch_with_only_a_dead_letter_is_done_once_it_is_delivered() -> None:
     batch = make_batch([reading(), reading()], faults=[fault(0), fault(1)])
     producer = await send(ScriptedProducer(), batch)
 
     assert [r.topic for r, _ in producer.produced] == ["dead"]
+    assert not batch.done.done(), "the Ack waits for the dead letter to be in the DLQ"
+    producer.deliver(0)
+    await settle()
     assert batch.done.result() is None
 
 

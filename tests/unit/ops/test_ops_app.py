@@ -9,6 +9,7 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.parser import text_string_to_metric_families
+
 from sluice.ops.app import MULTIPROC_DIR_ENV, build_ops_app
 from sluice.ops.server import OpsServer
 

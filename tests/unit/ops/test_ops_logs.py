@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
+
 from sluice.ops.config import LoggingConfig
 from sluice.ops.logs import HANDLER_NAME, MASK, configure_logging
 

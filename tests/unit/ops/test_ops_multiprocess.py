@@ -12,6 +12,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import mark_process_dead
 from prometheus_client.parser import text_string_to_metric_families
+
 from sluice.ops.app import MULTIPROC_DIR_ENV, build_ops_app
 from sluice.ops.server import OpsServer
 

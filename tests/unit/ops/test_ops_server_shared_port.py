@@ -7,6 +7,7 @@ import subprocess
 from collections.abc import Callable
 
 import httpx
+
 from sluice.ops.app import MULTIPROC_DIR_ENV
 
 Spawn = Callable[..., subprocess.Popen[str]]

@@ -16,6 +16,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, Sampler
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
 from sluice.ops.tracing import (
     exporter_names,
     exporters_from_env,

@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 from prometheus_client import CollectorRegistry
+
 from sluice.batch import Batch
 from sluice.ops.metrics import Metrics
 from sluice.process.config import ChecksConfig, TransformsConfig

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from process_helpers import Harness, valid_reading
+
 from sluice.config import ConfigError
 from sluice.process.config import TransformsConfig
 from sluice.process.registry import RegisteredDevice, load_registry

@@ -7,6 +7,7 @@ import math
 
 import pytest
 from process_helpers import NOW, Harness, RecordingStage, valid_reading
+
 from sluice import reasons
 from sluice.batch import Batch
 from sluice.errors import BatchRejected

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from process_helpers import NOW, Harness, valid_reading
+
 from sluice import reasons
 from sluice.process.config import ChecksConfig, TransformsConfig
 from sluice.process.timestamps import to_unix_nano, unit_of

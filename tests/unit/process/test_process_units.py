@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from sluice.process.units import METRIC_UNITS, UNITS, UnitTable
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from prometheus_client import CollectorRegistry
+
 from sluice.ops.metrics import Metrics
 from sluice.ratelimit.config import BucketConfig, RateLimitConfig, TenantLimits
 from sluice.ratelimit.limiter import RateLimiter

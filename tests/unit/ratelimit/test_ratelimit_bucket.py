@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from sluice.ratelimit.bucket import TokenBucket
 
 T0 = 1000.0

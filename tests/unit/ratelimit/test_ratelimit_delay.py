@@ -15,6 +15,7 @@ from ratelimit_helpers import (
     exhaust_and_ask,
     make,
 )
+
 from sluice import reasons
 from sluice.errors import RateLimited
 from sluice.ops.metrics import Metrics

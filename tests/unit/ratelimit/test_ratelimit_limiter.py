@@ -13,6 +13,7 @@ from ratelimit_helpers import (
     make,
     total_decisions,
 )
+
 from sluice import reasons
 from sluice.errors import RateLimited
 from sluice.ratelimit.config import TenantLimits

@@ -8,6 +8,7 @@ from ratelimit_helpers import (
     bucket,
     make,
 )
+
 from sluice.errors import RateLimited
 from sluice.ratelimit.config import TenantLimits
 

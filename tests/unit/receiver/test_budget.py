@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 from prometheus_client import CollectorRegistry
+
 from sluice.ops.metrics import Metrics
 from sluice.receiver.budget import InflightBudget
 

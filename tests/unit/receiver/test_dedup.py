@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+
 from sluice.receiver.dedup import AckCache, key_for
 from sluice.v1.ingest_pb2 import Ack, AckStatus
 

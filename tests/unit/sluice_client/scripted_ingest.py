@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import grpc
+
 from sluice.v1 import ingest_pb2_grpc
 from sluice.v1.ingest_pb2 import (
     ACK_STATUS_OK,

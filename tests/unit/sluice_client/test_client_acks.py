@@ -5,6 +5,7 @@ import asyncio
 import pytest
 from scripted_ingest import ScriptedIngest, ScriptedStream, hold_all, ok_ack
 from sdk_helpers import FAST_BACKOFF, eventually, reading
+
 from sluice.v1.ingest_pb2 import (
     ACK_STATUS_PARTIAL,
     ACK_STATUS_RATE_LIMITED,

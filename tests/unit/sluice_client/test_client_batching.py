@@ -5,6 +5,7 @@ import uuid
 import pytest
 from scripted_ingest import ScriptedIngest
 from sdk_helpers import eventually, reading
+
 from sluice.v1.ingest_pb2 import ReadingBatch
 from sluice_client import IngestClient
 from sluice_client.batching import BatchBuilder, reading_field_bytes

@@ -9,6 +9,7 @@ import grpc
 import pytest
 from scripted_ingest import ScriptedIngest, ScriptedStream, serve
 from sdk_helpers import FAST_BACKOFF, reading
+
 from sluice.v1.ingest_pb2 import ACK_STATUS_OK, ACK_STATUS_RATE_LIMITED, Ack, ReadingBatch
 from sluice_client import (
     AckTimeout,

@@ -6,6 +6,7 @@ import grpc
 import pytest
 from scripted_ingest import ScriptedIngest, ScriptedStream, ack_all, hold_all, serve
 from sdk_helpers import FAST_BACKOFF, reading
+
 from sluice.v1.ingest_pb2 import ReadingBatch
 from sluice_client import CallFailed, ClientClosed, ConnectError, IngestClient
 

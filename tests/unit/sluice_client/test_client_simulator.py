@@ -11,6 +11,7 @@ import sys
 
 import pytest
 from scripted_ingest import ScriptedIngest
+
 from sluice.v1.ingest_pb2 import Reading
 from sluice_client import simulator
 from sluice_client.devices import METRICS, UNITS, ReadingFactory, make_devices

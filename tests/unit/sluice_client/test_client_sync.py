@@ -7,6 +7,7 @@ import grpc
 import pytest
 from scripted_ingest import ScriptedIngest
 from sdk_helpers import reading
+
 from sluice.v1.ingest_pb2 import (
     ACK_STATUS_OK,
     ACK_STATUS_REJECTED,
