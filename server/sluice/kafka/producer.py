@@ -30,6 +30,7 @@ from sluice.kafka.poller import DeliveryPoller, Fatal
 from sluice.ops.metrics import Metrics
 
 log = logging.getLogger(__name__)
+librdkafka_log = logging.getLogger("sluice.kafka.librdkafka")
 
 ROOM_WAIT_S: Final = 0.02
 """Longest wait for a delivery report before retrying a produce that found the queue full."""
@@ -162,6 +163,7 @@ class AsyncProducer:
             "queue.buffering.max.kbytes": config.queue_max_kbytes,
             **config.client,
             **self._poller.client_settings(self._generation),
+            "logger": librdkafka_log,  # librdkafka's own lines join the JSON log, via poll()
         }
         self._producer = Producer(settings)
         self._poller.use(self._producer, self._generation)
