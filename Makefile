@@ -9,6 +9,7 @@
 #   make pytest        the test suite only (PYTEST_ARGS=... to narrow it)
 #   make test          install + lint + proto-check + pytest: what .ci/run runs
 #   make dev           sluice dev: local broker, server and simulated fleet (DEV_ARGS=...)
+#   make docs          regenerate the README's configuration reference
 #   make clean         caches and build output;  make distclean  also .venv and node_modules
 
 SHELL := bash
@@ -48,7 +49,7 @@ TOOLS_STAMP := $(TOOLS)/node_modules/.stamp-install
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: install venv tools apt-deps lint proto proto-check proto-baseline pytest test dev \
-        clean distclean
+        docs clean distclean
 
 install: apt-deps venv tools
 
@@ -120,6 +121,10 @@ test: install
 	  $(MAKE) --no-print-directory $$check || failed="$$failed $$check"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "make test: failed:$$failed" >&2; exit 1; fi
+
+# Regenerates the README's configuration reference from the config models.
+docs: venv
+	$(VENV_BIN)/python scripts/update_readme_reference.py
 
 dev: install
 	$(VENV_BIN)/sluice dev $(DEV_ARGS)

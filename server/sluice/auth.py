@@ -10,7 +10,9 @@ class AuthConfig(ComponentConfig):
     """How calls are authenticated. ``none`` maps every call to ``default_tenant``."""
 
     mode: Literal["none"] = "none"
+    """``none`` maps every call to ``default_tenant`` and is allowed on loopback only."""
     default_tenant: str = "default"
+    """The tenant of every call under ``auth.mode: none``."""
 
 
 def is_loopback(host: str) -> bool:

@@ -17,8 +17,11 @@ class KafkaConfig(ComponentConfig):
     """Where and how records are produced."""
 
     bootstrap_servers: str = "127.0.0.1:9092"
+    """Comma-separated host:port list of Kafka brokers."""
     topic: str = DEFAULT_TOPIC
+    """Topic of the readings records."""
     dlq_topic: str = DEFAULT_DLQ_TOPIC
+    """Topic of the dead-letter records (RejectedBatch)."""
     key: Literal["source", "device"] = "source"
     """Record key: the batch's source_id, or the device_id with one record part per device."""
     encoding: Literal["protobuf", "json"] = "protobuf"
@@ -26,11 +29,15 @@ class KafkaConfig(ComponentConfig):
     record_max_bytes: Annotated[int, Field(gt=1024)] = DEFAULT_RECORD_MAX_BYTES
     """Larger batches are split into parts no larger than this (Kafka refuses ~1 MB)."""
     linger_ms: Annotated[float, Field(ge=0)] = 5.0
+    """librdkafka's linger.ms: how long records wait to be batched into one request."""
     compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "lz4"
+    """librdkafka's compression.type for produce requests."""
     delivery_timeout_ms: Annotated[int, Field(gt=0)] = 30_000
     """librdkafka's message.timeout.ms: how long a record may take to be delivered."""
     queue_max_messages: Annotated[int, Field(gt=0)] = 100_000
+    """librdkafka's queue.buffering.max.messages; a full queue is backpressure."""
     queue_max_kbytes: Annotated[int, Field(gt=0)] = 256 * 1024
+    """librdkafka's queue.buffering.max.kbytes; a full queue is backpressure."""
     retry_after_ms: Annotated[int, Field(gt=0)] = DEFAULT_RETRY_AFTER_MS
     """How long a client told UNAVAILABLE because of Kafka is asked to wait before resending."""
     client: dict[str, str | int | float | bool] = Field(default_factory=dict)

@@ -16,4 +16,6 @@ class LoggingConfig(ComponentConfig):
     """Process logs: JSON, one event per line, on stderr."""
 
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """Lowest level logged."""
     format: Literal["json", "text"] = "json"
+    """``json`` (one object per line) for machines, ``text`` for people."""

@@ -119,9 +119,3 @@ class Metrics:
             registry=r,
             multiprocess_mode="livemin",
         )
-        self.workers = Gauge(
-            "sluice_workers",
-            "Worker processes alive under the supervisor.",
-            registry=r,
-            multiprocess_mode="livemax",
-        )

@@ -17,7 +17,9 @@ class ValueRange(ComponentConfig):
     """Inclusive bounds for one metric's value, in the metric's canonical unit."""
 
     min: float = float("-inf")
+    """Smallest value accepted."""
     max: float = float("inf")
+    """Largest value accepted."""
 
     @model_validator(mode="after")
     def _ordered(self) -> "ValueRange":
@@ -32,16 +34,21 @@ class ChecksConfig(ComponentConfig):
     device_id_pattern: str = DEFAULT_DEVICE_ID_PATTERN
     """Regular expression the whole device_id must match."""
     device_id_max_length: Annotated[int, Field(gt=0)] = 128
+    """Longest device_id accepted, in characters."""
     metric_pattern: str = DEFAULT_METRIC_PATTERN
     """Regular expression the whole metric name must match."""
     metric_max_length: Annotated[int, Field(gt=0)] = 128
+    """Longest metric name accepted, in characters."""
     max_age_s: Annotated[float, Field(gt=0)] = DEFAULT_MAX_AGE_S
     """Readings older than this (event time against receipt time) are TIME_TOO_OLD."""
     max_skew_s: Annotated[float, Field(ge=0)] = DEFAULT_MAX_SKEW_S
     """Readings further ahead than this are TIME_IN_FUTURE."""
     max_tags: Annotated[int, Field(ge=0)] = 32
+    """Most tags a reading may carry; more are TAGS_TOO_MANY."""
     tag_key_max_length: Annotated[int, Field(gt=0)] = 64
+    """Longest tag key accepted; an empty or longer key is TAG_INVALID."""
     tag_value_max_length: Annotated[int, Field(gt=0)] = 256
+    """Longest tag value accepted; a longer one is TAG_INVALID."""
     ranges: dict[str, ValueRange] = Field(default_factory=dict)
     """Per-metric value bounds, in canonical units, e.g. {temperature: {min: -90, max: 70}}."""
     max_readings_per_batch: Annotated[int, Field(gt=0)] = 10_000

@@ -14,7 +14,9 @@ class BucketConfig(ComponentConfig):
     """A token bucket: ``rate`` tokens per second, holding at most ``burst``."""
 
     rate: Annotated[float, Field(gt=0)]
+    """Tokens added per second."""
     burst: Annotated[float, Field(gt=0)]
+    """Most tokens the bucket holds."""
 
 
 class TenantLimits(ComponentConfig):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 
 from google.protobuf.message import DecodeError
 from opentelemetry import trace
@@ -65,7 +65,6 @@ class Admission:
         self._ack_cache = ack_cache
         self._timeout = config.backpressure_timeout_s
         self._metrics = metrics
-        self._joiners: dict[Hashable, list[AckCallback]] = {}
 
     async def submit(self, tenant: str, raw: bytes, on_ack: AckCallback) -> None:
         """Take one request. ``on_ack`` is called once with its Ack, possibly later.
@@ -81,15 +80,14 @@ class Admission:
         count = len(message.readings)
         self._metrics.readings_received.inc(count)
 
-        key = self._ack_cache.key_for(tenant, message.session_id, message.seq)
+        acks = self._ack_cache
+        key = acks.key_for(tenant, message.session_id, message.seq)
         if key is not None:
-            cached = self._ack_cache.get(key)
+            cached = acks.get(key)
             if cached is not None:
                 on_ack(cached)
                 return
-            joiners = self._joiners.get(key)
-            if joiners is not None:
-                joiners.append(on_ack)
+            if acks.join(key, on_ack):
                 return
 
         size = len(raw)
@@ -122,7 +120,7 @@ class Admission:
             traceparent=traceparent_of(span),
         )
         if key is not None:
-            self._joiners[key] = [on_ack]
+            acks.begin(key, on_ack)
 
         def finish(done: asyncio.Future[None]) -> None:
             error = None if done.cancelled() else done.exception()
@@ -136,9 +134,7 @@ class Admission:
             if key is None:
                 self._answer(on_ack, ack, count)
                 return
-            if ack.status in FINAL_STATUSES:
-                self._ack_cache.put(key, ack)
-            callbacks = self._joiners.pop(key, [on_ack])
+            callbacks = acks.settle(key, ack, ack.status in FINAL_STATUSES)
             self._count(ack, count)
             for callback in callbacks:
                 callback(ack)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections import OrderedDict
+from collections.abc import Callable
 
 from sluice.v1.ingest_pb2 import Ack
 
 AckKey = tuple[str, str, int]
 """(tenant, session_id, seq): the name of a batch within a tenant."""
+AckCallback = Callable[[Ack], None]
 
 
 def key_for(tenant: str, session_id: str, seq: int) -> AckKey | None:
@@ -23,16 +24,15 @@ def key_for(tenant: str, session_id: str, seq: int) -> AckKey | None:
 
 
 class AckCache:
-    """The final Acks of recent batches, and the batches still awaiting delivery.
+    """The final Acks of recent batches, and the callers waiting on batches still in flight.
 
-    ``get``/``put`` hold at most ``max_entries`` Acks and evict the least recently used.
-    The caller stores only final outcomes (a resend would get the same answer), and stores
-    one before, or in the same step as, resolving the batch's in-flight future, so a resend
-    always finds one or the other.
+    ``get``/``put`` hold at most ``max_entries`` Acks and evict the least recently used; the
+    caller stores only final outcomes (a resend would get the same answer).
 
-    ``inflight_get``/``inflight_put`` let a resend that arrives while the original still
-    awaits delivery wait for the original's Ack instead of producing again; an entry leaves
-    when its future completes. Its size is bounded by the receiver's in-flight budget.
+    ``begin``/``join``/``settle`` let a resend that arrives while the original still awaits
+    delivery wait for the original's Ack instead of producing again. ``settle`` stores a
+    final Ack and hands back every waiting callback in the same step, so a resend always
+    finds one or the other. The in-flight map is bounded by the receiver's in-flight budget.
 
     ``max_entries == 0`` disables both: every batch is produced as sent.
     """
@@ -42,17 +42,13 @@ class AckCache:
             raise ValueError(f"max_entries must be >= 0, got {max_entries}")
         self._max_entries = max_entries
         self._acks: OrderedDict[AckKey, Ack] = OrderedDict()
-        self._inflight: dict[AckKey, asyncio.Future[Ack]] = {}
+        self._inflight: dict[AckKey, list[AckCallback]] = {}
 
-    @staticmethod
-    def key_for(tenant: str, session_id: str, seq: int) -> AckKey | None:
-        """The cache key of a batch, or None when it has no ``session_id`` (see ``key_for``)."""
+    def key_for(self, tenant: str, session_id: str, seq: int) -> AckKey | None:
+        """The key of a batch; None when it has no session_id or the cache is disabled."""
+        if not self._max_entries:
+            return None
         return key_for(tenant, session_id, seq)
-
-    @property
-    def enabled(self) -> bool:
-        """False when ``max_entries`` is 0 and nothing is remembered."""
-        return self._max_entries > 0
 
     def __len__(self) -> int:
         """Acks currently remembered."""
@@ -80,18 +76,20 @@ class AckCache:
         if len(acks) > self._max_entries:
             acks.popitem(last=False)
 
-    def inflight_get(self, key: AckKey) -> asyncio.Future[Ack] | None:
-        """The future of the batch named ``key`` if it is still awaiting delivery."""
-        return self._inflight.get(key)
+    def join(self, key: AckKey, on_ack: AckCallback) -> bool:
+        """Wait for the copy of ``key`` in flight, if there is one; True if joined."""
+        waiting = self._inflight.get(key)
+        if waiting is None:
+            return False
+        waiting.append(on_ack)
+        return True
 
-    def inflight_put(self, key: AckKey, future: asyncio.Future[Ack]) -> None:
-        """Register ``future`` as the Ack of ``key`` to come; it is forgotten once done."""
-        if not self._max_entries or future.done():
-            return
-        self._inflight[key] = future
-        future.add_done_callback(lambda done: self._forget(key, done))
+    def begin(self, key: AckKey, on_ack: AckCallback) -> None:
+        """Register the batch ``key`` as in flight, answered through ``on_ack``."""
+        self._inflight[key] = [on_ack]
 
-    def _forget(self, key: AckKey, future: asyncio.Future[Ack]) -> None:
-        # A later resend may have registered a new future under the same key.
-        if self._inflight.get(key) is future:
-            del self._inflight[key]
+    def settle(self, key: AckKey, ack: Ack, final: bool) -> list[AckCallback]:
+        """End the flight of ``key``: remember ``ack`` if ``final``; return who to answer."""
+        if final:
+            self.put(key, ack)
+        return self._inflight.pop(key, [])

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from sluice.receiver.dedup import AckCache, key_for
@@ -30,7 +28,7 @@ def test_key_for_names_batches_with_a_session_only(
     tenant: str, session_id: str, seq: int, expected: tuple[str, str, int] | None
 ) -> None:
     assert key_for(tenant, session_id, seq) == expected
-    assert AckCache.key_for(tenant, session_id, seq) == expected
+    assert AckCache(10).key_for(tenant, session_id, seq) == expected
 
 
 def test_keys_differ_by_tenant_session_and_seq() -> None:
@@ -70,14 +68,11 @@ def test_stays_bounded() -> None:
     assert cache.get(key(950)) == ack(950)
 
 
-async def test_zero_entries_disables_remembering_and_joining() -> None:
+def test_zero_entries_disables_remembering_and_joining() -> None:
     cache = AckCache(0)
     cache.put(key(1), ack(1))
-    future: asyncio.Future[Ack] = asyncio.get_running_loop().create_future()
-    cache.inflight_put(key(1), future)
-    assert not cache.enabled
     assert cache.get(key(1)) is None
-    assert cache.inflight_get(key(1)) is None
+    assert cache.key_for("t", "s", 1) is None
     assert len(cache) == 0
 
 
@@ -86,56 +81,23 @@ def test_negative_size_is_refused() -> None:
         AckCache(-1)
 
 
-@pytest.mark.parametrize("outcome", ["result", "exception", "cancel"])
-async def test_an_inflight_batch_can_be_joined_until_it_completes(outcome: str) -> None:
+@pytest.mark.parametrize("final", [True, False])
+def test_a_batch_in_flight_can_be_joined_until_it_settles(final: bool) -> None:
     cache = AckCache(10)
-    future: asyncio.Future[Ack] = asyncio.get_running_loop().create_future()
-    cache.inflight_put(key(1), future)
-    assert cache.inflight_get(key(1)) is future
-    assert cache.inflight_get(key(2)) is None
+    answered: list[tuple[str, Ack]] = []
+    cache.begin(key(1), lambda a: answered.append(("first", a)))
+    assert cache.join(key(1), lambda a: answered.append(("resend", a)))
+    assert not cache.join(key(2), lambda a: answered.append(("other", a)))
     assert cache.inflight_count == 1
-    if outcome == "result":
-        future.set_result(ack(1))
-    elif outcome == "exception":
-        future.set_exception(RuntimeError("delivery failed"))
-        future.exception()  # retrieved, so the loop does not warn
-    else:
-        future.cancel()
-    await asyncio.sleep(0)
-    assert cache.inflight_get(key(1)) is None
+    for callback in cache.settle(key(1), ack(1), final):
+        callback(ack(1))
+    assert answered == [("first", ack(1)), ("resend", ack(1))]
     assert cache.inflight_count == 0
+    assert not cache.join(key(1), lambda a: None)
+    assert (cache.get(key(1)) == ack(1)) is final
 
 
-async def test_a_newer_inflight_future_outlives_the_older_one() -> None:
-    loop = asyncio.get_running_loop()
+def test_settling_a_key_not_in_flight_answers_nobody() -> None:
     cache = AckCache(10)
-    first: asyncio.Future[Ack] = loop.create_future()
-    second: asyncio.Future[Ack] = loop.create_future()
-    cache.inflight_put(key(1), first)
-    cache.inflight_put(key(1), second)
-    first.set_result(ack(1))
-    await asyncio.sleep(0)
-    assert cache.inflight_get(key(1)) is second
-    second.set_result(ack(1))
-    await asyncio.sleep(0)
-    assert cache.inflight_get(key(1)) is None
-
-
-async def test_a_future_already_done_is_not_registered() -> None:
-    cache = AckCache(10)
-    future: asyncio.Future[Ack] = asyncio.get_running_loop().create_future()
-    future.set_result(ack(1))
-    cache.inflight_put(key(1), future)
-    assert cache.inflight_get(key(1)) is None
-
-
-async def test_an_ack_put_when_resolving_is_found_by_a_resend_at_once() -> None:
-    cache = AckCache(10)
-    future: asyncio.Future[Ack] = asyncio.get_running_loop().create_future()
-    cache.inflight_put(key(1), future)
-    future.set_result(ack(1))
-    cache.put(key(1), ack(1))
-    # in between, before and after the done callback runs, a resend finds one or the other
-    assert cache.inflight_get(key(1)) is future or cache.get(key(1)) == ack(1)
-    await asyncio.sleep(0)
-    assert cache.get(key(1)) == ack(1)
+    assert cache.settle(key(3), ack(3), final=True) == []
+    assert cache.get(key(3)) == ack(3)

@@ -1,0 +1,28 @@
+"""The README stays true: every reason code and every config key is documented there."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from sluice import reasons
+from sluice.configdoc import reference
+
+README = Path(__file__).parents[2] / "README.md"
+
+
+def test_every_reason_code_is_in_the_readme_table() -> None:
+    text = README.read_text(encoding="utf-8")
+    listed = set(re.findall(r"^\| `([A-Z_]+)` \| (?:reading|batch) \|", text, re.M))
+    assert listed == set(reasons.ALL_REASONS)
+
+
+def test_the_config_reference_matches_the_config_models() -> None:
+    text = README.read_text(encoding="utf-8")
+    match = re.search(
+        r"<!-- config-reference:start -->\n(.*?)<!-- config-reference:end -->", text, re.S
+    )
+    assert match is not None, "README lost its config-reference markers"
+    assert match.group(1) == reference(), (
+        "README config reference is stale: run `make docs` (python -m sluice.configdoc)"
+    )
