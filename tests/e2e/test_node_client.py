@@ -6,49 +6,27 @@ a JSON summary of the Acks it received; these tests check it against the wire co
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from sluice.broker import TansuBroker
+from sluice.netutil import free_port
+from tests.support.servers import SluiceServer
 
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
 CLIENT = REPO / "tests" / "node" / "client.js"
-SLUICE = Path(sys.executable).parent / "sluice"
-READY_TIMEOUT_S = 30.0
-STOP_TIMEOUT_S = 15.0
 CLIENT_TIMEOUT_S = 60.0
 BATCHES = 20
 READINGS = 50
-
-
-def free_ports(count: int) -> list[int]:
-    """``count`` distinct TCP ports on 127.0.0.1 that nothing listens on right now."""
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [int(sock.getsockname()[1]) for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def run_client(*args: str) -> subprocess.CompletedProcess[str]:
@@ -67,71 +45,11 @@ def run_client(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def ops_status(port: int, path: str) -> int:
-    """The HTTP status of GET ``path`` on the ops listener, 0 if nothing answers."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as response:
-            status: int = response.status
-            return status
-    except urllib.error.HTTPError as error:
-        return error.code
-    except OSError:
-        return 0
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the server we started, then SIGKILL its process group if it lingers."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(STOP_TIMEOUT_S)
-    # The server ran in a session of its own: its group holds it and any workers it forked.
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait(STOP_TIMEOUT_S)
-
-
-@pytest.fixture(scope="module")
-def bootstrap() -> Iterator[str]:
-    """A fresh Tansu broker for this module."""
-    with TansuBroker() as broker:
-        yield broker.bootstrap
-
-
 @pytest.fixture
-def target(bootstrap: str, tmp_path: Path) -> Iterator[str]:
-    """A ready ``sluice serve`` process producing to the broker; yields its gRPC target."""
-    grpc_port, ops_port = free_ports(2)
-    config = {
-        "server": {"listen": f"127.0.0.1:{grpc_port}"},
-        "ops": {"listen": f"127.0.0.1:{ops_port}"},
-        "kafka": {"bootstrap_servers": bootstrap},
-    }
-    config_path = tmp_path / "sluice.yaml"
-    config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    log_path = tmp_path / "sluice.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [str(SLUICE), "serve", "--config", str(config_path)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while ops_status(ops_port, "/readyz") != 200:
-            if process.poll() is not None:
-                pytest.fail(
-                    f"sluice serve exited with {process.returncode}:\n{log_path.read_text()}"
-                )
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"sluice serve not ready in {READY_TIMEOUT_S}s:\n{log_path.read_text()}"
-                )
-            time.sleep(0.05)
-        yield f"127.0.0.1:{grpc_port}"
-    finally:
-        stop(process)
+def target(tansu: TansuBroker, tmp_path: Path) -> Iterator[str]:
+    """A ready ``sluice serve`` process producing to the module's broker."""
+    with SluiceServer({"kafka": {"bootstrap_servers": tansu.bootstrap}}, tmp_path) as server:
+        yield server.target
 
 
 def stream(target: str, session_id: str) -> dict[str, Any]:
@@ -174,7 +92,7 @@ def test_resent_batches_are_acknowledged_again(target: str) -> None:
 
 
 def test_client_fails_clearly_without_a_server() -> None:
-    result = run_client("--target", f"127.0.0.1:{free_ports(1)[0]}", "--batches", "1")
+    result = run_client("--target", f"127.0.0.1:{free_port()}", "--batches", "1")
     assert result.returncode == 1
     assert "Stream failed: UNAVAILABLE" in result.stderr
     assert json.loads(result.stdout)["error"]["code"] == "UNAVAILABLE"

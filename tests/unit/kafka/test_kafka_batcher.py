@@ -10,22 +10,9 @@ from sluice.batch import Batch
 from sluice.kafka.batcher import RecordBuilder
 from sluice.kafka.config import KafkaConfig
 from sluice.ops.metrics import Metrics
+from sluice.testing import RecordingSink
 
 CONFIG = KafkaConfig(topic="readings", dlq_topic="dead")
-
-
-class RecordingStage:
-    """The next stage: remembers every batch it was handed."""
-
-    def __init__(self) -> None:
-        self.batches: list[Batch] = []
-
-    async def start(self) -> None: ...
-
-    async def shutdown(self) -> None: ...
-
-    async def consume(self, batch: Batch) -> None:
-        self.batches.append(batch)
 
 
 class DeadLetterBudget:
@@ -40,8 +27,8 @@ class DeadLetterBudget:
         return self.allow
 
 
-async def build(batch: Batch, budget: DeadLetterBudget) -> RecordingStage:
-    next_stage = RecordingStage()
+async def build(batch: Batch, budget: DeadLetterBudget) -> RecordingSink:
+    next_stage = RecordingSink(hold=True)
     builder = RecordBuilder(CONFIG, Metrics(CollectorRegistry()), budget, next_stage)
     await builder.consume(batch)
     return next_stage

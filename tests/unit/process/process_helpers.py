@@ -11,26 +11,11 @@ from sluice.batch import Batch
 from sluice.ops.metrics import Metrics
 from sluice.process.config import ChecksConfig, TransformsConfig
 from sluice.process.stage import CheckStage
+from sluice.testing import RecordingSink
 from sluice.v1.ingest_pb2 import Reading, ReadingBatch
 
 NOW = 1_700_000_000_123_456_789
 """The receipt time every harness clock returns (2023-11-14T22:13:20Z)."""
-
-
-class RecordingStage:
-    """The next stage: remembers every batch handed to it."""
-
-    def __init__(self) -> None:
-        self.batches: list[Batch] = []
-
-    async def start(self) -> None:
-        pass
-
-    async def shutdown(self) -> None:
-        pass
-
-    async def consume(self, batch: Batch) -> None:
-        self.batches.append(batch)
 
 
 def valid_reading(**fields: Any) -> Reading:
@@ -47,11 +32,11 @@ def valid_reading(**fields: Any) -> Reading:
 
 
 class Harness:
-    """Builds a CheckStage over a RecordingStage and pushes real batches through it."""
+    """Builds a CheckStage over a RecordingSink and pushes real batches through it."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.next = RecordingStage()
+        self.next = RecordingSink(hold=True)
         self.stage: CheckStage | None = None
 
     def build(

@@ -6,7 +6,8 @@ import asyncio
 import math
 
 import pytest
-from process_helpers import NOW, Harness, RecordingStage, valid_reading
+from process_helpers import NOW, Harness, valid_reading
+from prometheus_client import CollectorRegistry
 
 from sluice import reasons
 from sluice.batch import Batch
@@ -14,6 +15,7 @@ from sluice.errors import BatchRejected
 from sluice.ops.metrics import Metrics
 from sluice.process.config import ChecksConfig, TransformsConfig
 from sluice.process.stage import CheckStage
+from sluice.testing import RecordingSink
 from sluice.v1.ingest_pb2 import ReadingBatch
 
 
@@ -121,7 +123,11 @@ async def test_the_clock_is_read_once_per_batch() -> None:
         return NOW
 
     stage = CheckStage(
-        ChecksConfig(), TransformsConfig(), Metrics(None), RecordingStage(), clock=clock
+        ChecksConfig(),
+        TransformsConfig(),
+        Metrics(CollectorRegistry()),
+        RecordingSink(hold=True),
+        clock=clock,
     )
     message = ReadingBatch(readings=[valid_reading(time_unix_nano=0) for _ in range(5)])
     batch = Batch(

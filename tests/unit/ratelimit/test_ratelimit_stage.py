@@ -14,23 +14,8 @@ from sluice.ops.metrics import Metrics
 from sluice.ratelimit.config import BucketConfig, RateLimitConfig, TenantLimits
 from sluice.ratelimit.limiter import RateLimiter
 from sluice.ratelimit.stage import RateLimitStage, accepted_per_device
+from sluice.testing import RecordingSink
 from sluice.v1.ingest_pb2 import Reading, ReadingBatch
-
-
-class RecordingStage:
-    """The next stage: remembers every batch handed to it."""
-
-    def __init__(self) -> None:
-        self.batches: list[Batch] = []
-
-    async def start(self) -> None:
-        pass
-
-    async def shutdown(self) -> None:
-        pass
-
-    async def consume(self, batch: Batch) -> None:
-        self.batches.append(batch)
 
 
 def make_batch(devices: list[str], faulty: tuple[int, ...] = (), tenant: str = "acme") -> Batch:
@@ -49,10 +34,10 @@ def make_batch(devices: list[str], faulty: tuple[int, ...] = (), tenant: str = "
 
 def make_stage(
     limits: TenantLimits, device_buckets: bool = True
-) -> tuple[RateLimitStage, RecordingStage]:
+) -> tuple[RateLimitStage, RecordingSink]:
     config = RateLimitConfig(default=limits, tenants={"free": TenantLimits()})
     limiter = RateLimiter(config, Metrics(CollectorRegistry()), clock=lambda: 0.0)
-    recorder = RecordingStage()
+    recorder = RecordingSink(hold=True)
     return RateLimitStage(limiter, recorder, device_buckets=device_buckets), recorder
 
 
