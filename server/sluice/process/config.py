@@ -1,9 +1,10 @@
 """Config of the per-reading checks and transforms."""
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from sluice.configbase import ComponentConfig
 
@@ -57,6 +58,15 @@ class ChecksConfig(ComponentConfig):
     """A serialized batch larger than this is rejected whole with BATCH_TOO_LARGE."""
     timestamp_units: Literal["auto", "ns"] = "auto"
     """``auto`` recognises seconds, milliseconds and microseconds and scales them to ns."""
+
+    @field_validator("device_id_pattern", "metric_pattern")
+    @classmethod
+    def _compiles(cls, pattern: str) -> str:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"{pattern!r} is not a valid regular expression: {exc}") from None
+        return pattern
 
 
 class TransformsConfig(ComponentConfig):
