@@ -107,6 +107,13 @@ class Metrics:
             registry=r,
             multiprocess_mode="livesum",
         )
+        self.spool_max_bytes = Gauge(
+            "sluice_spool_max_bytes",
+            "Bytes the local spool may hold before it refuses batches (0 when disabled); "
+            "summed over workers like sluice_spool_bytes, so the two divide.",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
         self.broker_up = Gauge(
             "sluice_broker_up",
             "1 when the Kafka producer has a usable connection to the cluster.",
