@@ -126,3 +126,9 @@ class Metrics:
             registry=r,
             multiprocess_mode="livemin",
         )
+        self.http_requests = Counter(
+            "sluice_http_requests",
+            "HTTP ingest requests answered, by HTTP status code.",
+            ["code"],
+            registry=r,
+        )
