@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import ssl
 from collections.abc import Iterator
 
 import uvicorn
@@ -29,12 +30,16 @@ class OpsServer:
 
     The socket is bound with SO_REUSEADDR and SO_REUSEPORT, so every worker process serves
     the same ops port. uvicorn runs as a task of the current loop and installs no signal
-    handlers: the worker owns signals.
+    handlers: the worker owns signals. With ``ssl_context`` it serves HTTPS; certificates
+    loaded into that context later (rotation) apply to new connections.
     """
 
-    def __init__(self, listen: str, app: ASGIApp) -> None:
+    def __init__(
+        self, listen: str, app: ASGIApp, ssl_context: ssl.SSLContext | None = None
+    ) -> None:
         self._listen = listen
         self._app = app
+        self._ssl_context = ssl_context
         self._socket: socket.socket | None = None
         self._server: _QuietSignalsServer | None = None
         self._task: asyncio.Task[None] | None = None
@@ -58,10 +63,15 @@ class OpsServer:
             log_config=None,
             access_log=False,
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+            ssl_context_factory=self._context_factory if self._ssl_context else None,
         )
         self._server = server = _QuietSignalsServer(config)
         self._task = asyncio.create_task(server.serve(sockets=[self._socket]), name="ops-http")
         await self._wait_started(server, self._task)
+
+    def _context_factory(self, _config: uvicorn.Config, _default: object) -> ssl.SSLContext:
+        assert self._ssl_context is not None
+        return self._ssl_context
 
     async def _wait_started(self, server: uvicorn.Server, task: asyncio.Task[None]) -> None:
         loop = asyncio.get_running_loop()
