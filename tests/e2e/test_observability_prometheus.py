@@ -1,0 +1,308 @@
+"""A real Prometheus scrapes a real ``sluice serve`` with two workers.
+
+Debian's ``prometheus`` (installed by ``make install``) scrapes the ops port every second
+and loads deploy/prometheus/alerts.yml. The tests read the readings count back through its
+HTTP API, run every expression of the Grafana dashboard against it, and watch the alert
+rules evaluate against live data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import re
+import shutil
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from sluice.broker import TansuBroker
+from sluice.netutil import free_port
+from sluice_client import IngestClient
+from tests.support.ingest import reading
+from tests.support.servers import SluiceServer
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+ALERTS = REPO / "deploy" / "prometheus" / "alerts.yml"
+DASHBOARD = REPO / "deploy" / "grafana" / "sluice.json"
+JOB = "sluice"
+START_TIMEOUT_S = 20.0
+SCRAPE_WAIT_S = 20.0
+
+CLIENTS = 4
+VALID_PER_CLIENT = 250
+INVALID_PER_CLIENT = 5
+"""2% of the readings are invalid: enough to put SluiceHighRejectionRate in pending."""
+
+# Grafana's values for the dashboard's variables, as with "All" selected.
+VARIABLES = {"$__rate_interval": "1m", "$job": ".*", "$instance": ".*"}
+CORE_PANELS = {
+    "Accepted readings/s",
+    "Ready pods",
+    "Pods reaching Kafka",
+    "Open streams",
+    "Readings per second",
+    "Batches by Ack status",
+    "Kafka records delivered",
+    "Rejected readings by reason",
+    "Ack latency",
+    "Kafka produce latency",
+    "In-flight readings",
+    "Spool bytes and segments",
+    "Open streams per pod",
+    "Rate-limit decisions",
+}
+"""Panels that must show data for a server that has taken traffic (not, e.g., errors)."""
+
+
+class Prometheus:
+    """A ``prometheus`` process on 127.0.0.1 scraping ``targets`` every second."""
+
+    def __init__(self, workdir: Path, targets: list[str], rule_files: list[Path]) -> None:
+        binary = shutil.which("prometheus")
+        if binary is None:
+            pytest.fail("prometheus is not on PATH: `make install` installs Debian's package")
+        self.port = free_port()
+        config = {
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "rule_files": [str(path) for path in rule_files],
+            "scrape_configs": [{"job_name": JOB, "static_configs": [{"targets": targets}]}],
+        }
+        config_path = workdir / "prometheus.yml"
+        config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
+        self.log_path = workdir / "prometheus.log"
+        self.command = [
+            binary,
+            f"--config.file={config_path}",
+            f"--storage.tsdb.path={workdir / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{self.port}",
+        ]
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Prometheus:
+        """Start the process and wait until it reports ready."""
+        with self.log_path.open("ab") as log:
+            self._process = subprocess.Popen(
+                self.command, stdin=subprocess.DEVNULL, stdout=log, stderr=log
+            )
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                break
+            try:
+                with urllib.request.urlopen(self.url + "/-/ready", timeout=1) as response:
+                    if response.status == 200:
+                        return self
+            except OSError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"prometheus did not start:\n{self.logs()}")
+
+    def stop(self) -> None:
+        """Terminate the process by PID, killing it if it lingers. Idempotent."""
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def logs(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")[-3000:]
+
+    def api(self, path: str, **params: str) -> Any:
+        """The ``data`` of a Prometheus HTTP API answer; raises ``AssertionError`` on an error."""
+        url = f"{self.url}/api/v1/{path}?{urllib.parse.urlencode(params)}"
+        try:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                body = json.load(response)
+        except urllib.error.HTTPError as error:
+            body = json.load(error)
+        if body.get("status") != "success":
+            raise AssertionError(f"{path} {params}: {body.get('errorType')}: {body.get('error')}")
+        return body["data"]
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        """The instant vector of ``expr`` now."""
+        data = self.api("query", query=expr)
+        result: list[dict[str, Any]] = data["result"]
+        return result
+
+    def scalar(self, expr: str) -> float | None:
+        """The value of a one-series ``expr``, or None while it has no series."""
+        result = self.query(expr)
+        return float(result[0]["value"][1]) if result else None
+
+
+@pytest.fixture(scope="module")
+def scraped(
+    tansu: TansuBroker, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[SluiceServer, Prometheus]]:
+    """Two workers of ``sluice serve`` that took traffic, and a Prometheus scraping them."""
+    workdir = tmp_path_factory.mktemp("observability")
+    config = {"kafka": {"bootstrap_servers": tansu.bootstrap}}
+    with SluiceServer(config, workdir, workers=2) as server:
+        prometheus = Prometheus(workdir, [f"127.0.0.1:{server.ops_port}"], [ALERTS]).start()
+        try:
+            # Scraped before the traffic too, so the rates in the window see it arrive.
+            assert wait_for(prometheus, f'up{{job="{JOB}"}}', 1) == 1, prometheus.logs()
+            send_traffic(server.target)
+            yield server, prometheus
+        finally:
+            prometheus.stop()
+
+
+def send_traffic(target: str) -> None:
+    """Each of ``CLIENTS`` gateways streams valid readings, then a few non-finite ones."""
+
+    async def gateway(index: int) -> None:
+        async with IngestClient(target, source_id=f"gw-{index}", linger_s=0.01) as client:
+            for n in range(VALID_PER_CLIENT):
+                await client.send(reading(f"dev-{index}-{n % 10}", value=float(n)))
+            await client.flush()
+            for _ in range(INVALID_PER_CLIENT):
+                await client.send(reading(f"dev-{index}-0", value=math.nan))
+
+    async def fleet() -> None:
+        async with asyncio.timeout(60):
+            await asyncio.gather(*(gateway(i) for i in range(CLIENTS)))
+
+    asyncio.run(fleet())
+
+
+def wait_for(prometheus: Prometheus, expr: str, expected: float) -> float | None:
+    """Poll ``expr`` until it equals ``expected`` or ``SCRAPE_WAIT_S`` pass; the last value."""
+    deadline = time.monotonic() + SCRAPE_WAIT_S
+    value = prometheus.scalar(expr)
+    while value != expected and time.monotonic() < deadline:
+        time.sleep(0.25)
+        value = prometheus.scalar(expr)
+    return value
+
+
+def test_prometheus_counts_every_reading_across_both_workers(
+    scraped: tuple[SluiceServer, Prometheus],
+) -> None:
+    _, prometheus = scraped
+    valid = CLIENTS * VALID_PER_CLIENT
+    invalid = CLIENTS * INVALID_PER_CLIENT
+    accepted = wait_for(prometheus, f'sum(sluice_readings_accepted_total{{job="{JOB}"}})', valid)
+    assert accepted == valid
+    assert prometheus.scalar("sum(sluice_readings_received_total)") == valid + invalid
+    rejected = prometheus.scalar('sum(sluice_readings_rejected_total{reason="VALUE_NOT_FINITE"})')
+    assert rejected == invalid
+    assert prometheus.scalar("sum(sluice_ready)") == 1, "one pod, ready"
+
+
+def dashboard_panels() -> list[dict[str, Any]]:
+    """Every panel of the dashboard that has queries, rows flattened."""
+    found: list[dict[str, Any]] = []
+
+    def walk(panels: list[dict[str, Any]]) -> None:
+        for panel in panels:
+            walk(panel.get("panels", []))
+            if panel.get("targets"):
+                found.append(panel)
+
+    walk(json.loads(DASHBOARD.read_text(encoding="utf-8"))["panels"])
+    return found
+
+
+def substitute(expr: str) -> str:
+    """``expr`` with Grafana's variables replaced; fails on one this test does not know."""
+    for name in sorted(VARIABLES, key=len, reverse=True):
+        expr = expr.replace(name, VARIABLES[name])
+    unknown = re.findall(r"\$\{?\w+", expr)
+    assert not unknown, f"unknown dashboard variables {unknown} in {expr}"
+    return expr
+
+
+def test_every_dashboard_expression_runs_and_the_core_panels_show_data(
+    scraped: tuple[SluiceServer, Prometheus],
+) -> None:
+    _, prometheus = scraped
+    wait_for(prometheus, "sum(sluice_readings_accepted_total)", CLIENTS * VALID_PER_CLIENT)
+    # A rate needs two samples in its window; labelled series appear with the traffic.
+    newest = '{__name__=~"sluice_(batches|records_produced|readings_rejected)_total"}'
+    wait_for(prometheus, f"min(count_over_time({newest}[1m])) >= bool 2", 1)
+    panels = dashboard_panels()
+    missing = CORE_PANELS - {panel["title"] for panel in panels}
+    assert not missing, f"core panels renamed or gone: {missing}"
+    errors: list[str] = []
+    empty: list[str] = []
+    for panel in panels:
+        for target in panel["targets"]:
+            where = f"{panel['title']!r} {target['refId']}"
+            try:
+                result = prometheus.query(substitute(target["expr"]))
+            except AssertionError as error:
+                errors.append(f"{where}: {error}")
+                continue
+            if panel["title"] in CORE_PANELS and not result:
+                empty.append(f"{where}: {target['expr']}")
+    assert not errors, "dashboard expressions Prometheus refuses:\n" + "\n".join(errors)
+    assert not empty, "core panels without data:\n" + "\n".join(empty)
+
+
+def test_the_dashboard_variables_find_the_scraped_server(
+    scraped: tuple[SluiceServer, Prometheus],
+) -> None:
+    server, prometheus = scraped
+    variables = json.loads(DASHBOARD.read_text(encoding="utf-8"))["templating"]["list"]
+    queries = {v["name"]: v["definition"] for v in variables if v["type"] == "query"}
+    assert set(queries) == {"job", "instance"}
+    found = {}
+    for name, definition in queries.items():
+        match = re.fullmatch(r"label_values\((.+), (\w+)\)", definition)
+        assert match, f"variable {name}: {definition}"
+        selector, label = substitute(match[1]), match[2]
+        found[name] = prometheus.api(f"label/{label}/values", **{"match[]": selector})
+    assert found == {"job": [JOB], "instance": [f"127.0.0.1:{server.ops_port}"]}
+
+
+def test_the_alert_rules_evaluate_against_live_data(
+    scraped: tuple[SluiceServer, Prometheus],
+) -> None:
+    _, prometheus = scraped
+    defined = {
+        rule["alert"]
+        for group in yaml.safe_load(ALERTS.read_text(encoding="utf-8"))["groups"]
+        for rule in group["rules"]
+    }
+    deadline = time.monotonic() + SCRAPE_WAIT_S
+    while True:
+        rules = {
+            rule["name"]: rule
+            for group in prometheus.api("rules", type="alert")["groups"]
+            for rule in group["rules"]
+        }
+        # 2% of the readings were invalid: the rejection alert waits out its `for`.
+        if rules.get("SluiceHighRejectionRate", {}).get("state") == "pending":
+            break
+        if time.monotonic() > deadline:
+            pytest.fail(f"SluiceHighRejectionRate never went pending: {rules}")
+        time.sleep(0.25)
+    assert set(rules) == defined
+    errors = {name: rule.get("lastError") for name, rule in rules.items() if rule["health"] != "ok"}
+    assert not errors
+    states = {name: rule["state"] for name, rule in rules.items()}
+    assert states == {name: "inactive" for name in defined} | {"SluiceHighRejectionRate": "pending"}
