@@ -36,6 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--rate", type=float, default=20_000.0, help="readings per second")
     dev.add_argument("--duration", type=float, default=None, help="seconds; default until Ctrl-C")
 
+    commands.add_parser(
+        "hash-token",
+        help="print the sha256:<hex> digest of a bearer token read from stdin, for auth.tokens",
+    )
+
     commands.add_parser("simulate", help="stream a simulated fleet to a server", add_help=False)
     return parser
 
@@ -98,6 +103,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"config OK: grpc {settings.server.listen}, ops {settings.ops.listen}, "
             f"kafka {settings.kafka.bootstrap_servers} -> {settings.kafka.topic}"
         )
+        return 0
+    if args.command == "hash-token":
+        from sluice.auth import token_digest
+
+        token = sys.stdin.readline().strip()
+        if not token:
+            print("sluice: hash-token reads the token from stdin; got nothing", file=sys.stderr)
+            return EXIT_CONFIG
+        print(token_digest(token))
         return 0
     if args.command == "serve":
         settings = load_or_exit(args.config)

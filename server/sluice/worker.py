@@ -18,8 +18,9 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from sluice.auth import NoAuth
+from sluice.auth import build_authenticator, is_loopback
 from sluice.config import Settings
+from sluice.netutil import split_host_port
 from sluice.ops.app import build_ops_app
 from sluice.ops.metrics import Metrics
 from sluice.ops.server import OpsServer
@@ -29,8 +30,12 @@ from sluice.receiver.admission import Admission
 from sluice.receiver.budget import InflightBudget
 from sluice.receiver.dedup import AckCache
 from sluice.receiver.service import SERVICE_NAME, IngestService
+from sluice.tls import CertificateReloader
 
 log = logging.getLogger(__name__)
+
+STREAM_HEADROOM = 16
+"""HTTP/2 streams a connection may open beyond ``server.max_streams_per_connection``."""
 
 
 def grpc_options(settings: Settings) -> list[tuple[str, int]]:
@@ -39,8 +44,9 @@ def grpc_options(settings: Settings) -> list[tuple[str, int]]:
     options = [
         ("grpc.so_reuseport", 1),
         ("grpc.max_receive_message_length", server.max_message_bytes),
-        ("grpc.max_send_message_length", server.max_message_bytes),
-        ("grpc.max_concurrent_streams", server.max_streams_per_connection),
+        # Above the Ingest.Stream limit, so that a client over it is told RESOURCE_EXHAUSTED
+        # (rather than queued) and its Push and health calls still get through.
+        ("grpc.max_concurrent_streams", server.max_streams_per_connection + STREAM_HEADROOM),
         ("grpc.http2.min_ping_interval_without_data_ms", int(server.keepalive_min_time_s * 1000)),
         ("grpc.http2.max_ping_strikes", 2),
         ("grpc.keepalive_permit_without_calls", 1),
@@ -73,7 +79,10 @@ class Worker:
             settings.server,
             metrics,
         )
-        self.service = IngestService(admission, NoAuth(settings.auth), settings.server, metrics)
+        auth = build_authenticator(settings.auth)
+        self.service = IngestService(admission, auth, settings.server, metrics)
+        tls = settings.server.tls
+        self.certificates = None if tls is None else CertificateReloader(tls)
         self.health = health.aio.HealthServicer()  # type: ignore[attr-defined]
         self.grpc_port = 0
         self._grpc: grpc.aio.Server | None = None
@@ -97,7 +106,16 @@ class Worker:
         reflection.enable_server_reflection(
             (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
         )
-        self.grpc_port = server.add_insecure_port(self.settings.server.listen)
+        listen = self.settings.server.listen
+        if self.certificates is None:
+            if self.settings.auth.mode == "token" and not is_loopback(split_host_port(listen)[0]):
+                log.warning(
+                    "bearer tokens cross the network in clear text: server.tls is not set "
+                    "(fine only behind a TLS-terminating proxy or service mesh)"
+                )
+            self.grpc_port = server.add_insecure_port(listen)
+        else:
+            self.grpc_port = server.add_secure_port(listen, self.certificates.credentials())
         await server.start()
         self._grpc = server
         self._ops = OpsServer(
@@ -113,6 +131,13 @@ class Worker:
             "sluice worker ready",
             extra={"grpc_port": self.grpc_port, "ops_port": self._ops.port},
         )
+
+    def reload_certificates(self) -> None:
+        """SIGHUP: re-read the TLS files; connections made from now on use them."""
+        if self.certificates is None:
+            log.info("SIGHUP received; no server.tls to reload")
+            return
+        self.certificates.reload()
 
     def request_stop(self) -> None:
         """Ask the worker to drain and stop (signal-safe: only sets an event)."""
@@ -149,7 +174,7 @@ async def serve(settings: Settings, metrics: Metrics) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, worker.request_stop)
-    loop.add_signal_handler(signal.SIGHUP, lambda: log.info("SIGHUP received"))
+    loop.add_signal_handler(signal.SIGHUP, worker.reload_certificates)
     try:
         await worker.start()
         await worker.wait()

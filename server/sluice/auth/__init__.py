@@ -1,18 +1,37 @@
-"""Who is calling: maps a call's credentials to a tenant."""
+"""Who is calling: a call's credentials to a tenant and its scopes.
+
+``auth.mode: none`` maps every call to ``default_tenant`` (loopback listeners only);
+``auth.mode: token`` takes the tenant from a per-tenant bearer token.
+"""
 
 import ipaddress
-from typing import Literal
 
-from sluice.configbase import ComponentConfig
+from sluice.auth.authenticators import (
+    Authenticator,
+    NoAuth,
+    Principal,
+    TokenAuth,
+    build_authenticator,
+)
+from sluice.auth.config import SCOPES, AuthConfig, Scope, TokenConfig, token_digest
+from sluice.auth.errors import AuthError, PermissionDenied, Unauthenticated
 
-
-class AuthConfig(ComponentConfig):
-    """How calls are authenticated. ``none`` maps every call to ``default_tenant``."""
-
-    mode: Literal["none"] = "none"
-    """``none`` maps every call to ``default_tenant`` and is allowed on loopback only."""
-    default_tenant: str = "default"
-    """The tenant of every call under ``auth.mode: none``."""
+__all__ = [
+    "SCOPES",
+    "AuthConfig",
+    "AuthError",
+    "Authenticator",
+    "NoAuth",
+    "PermissionDenied",
+    "Principal",
+    "Scope",
+    "TokenAuth",
+    "TokenConfig",
+    "Unauthenticated",
+    "build_authenticator",
+    "is_loopback",
+    "token_digest",
+]
 
 
 def is_loopback(host: str) -> bool:
@@ -23,14 +42,3 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-class NoAuth:
-    """``auth.mode: none``: every call belongs to the default tenant."""
-
-    def __init__(self, config: AuthConfig) -> None:
-        self._tenant = config.default_tenant
-
-    def tenant_for(self, metadata: object) -> str:
-        """The tenant of a call with this invocation metadata."""
-        return self._tenant

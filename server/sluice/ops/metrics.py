@@ -48,6 +48,13 @@ class Metrics:
             ["scope", "action"],
             registry=r,
         )
+        self.calls_refused = Counter(
+            "sluice_calls_refused",
+            "Calls refused or ended by the server, by reason: credentials (missing, malformed, "
+            "unknown, expired, scope, tenant), stream limits (streams_per_connection, streams).",
+            ["reason"],
+            registry=r,
+        )
         self.records_produced = Counter(
             "sluice_records_produced",
             "Kafka records delivered, by topic.",

@@ -7,6 +7,7 @@ import logging
 import grpc
 
 from sluice import reasons
+from sluice.auth import AuthError, Unauthenticated
 from sluice.batch import Batch
 from sluice.errors import (
     BatchRejected,
@@ -97,3 +98,29 @@ def undecodable(detail: str) -> StreamError:
 
 
 DRAINING = StreamError(grpc.StatusCode.UNAVAILABLE, "draining")
+
+
+def refused(error: AuthError) -> StreamError:
+    """The status of a call whose credentials were refused."""
+    if isinstance(error, Unauthenticated):
+        return StreamError(grpc.StatusCode.UNAUTHENTICATED, error.message)
+    return StreamError(grpc.StatusCode.PERMISSION_DENIED, error.message)
+
+
+def too_many_streams(limit: int, key: str) -> StreamError:
+    """The status of a stream over a stream-count limit; ``key`` names the config key."""
+    return StreamError(
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        f"too many open streams: the limit is server.{key}={limit}",
+    )
+
+
+def idle_stream(timeout_s: float) -> StreamError:
+    """The status of a stream that sent nothing for ``timeout_s`` seconds."""
+    return StreamError(
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        f"idle stream: no message for {timeout_s:g}s (server.idle_stream_timeout_s)",
+    )
+
+
+TOKEN_EXPIRED = StreamError(grpc.StatusCode.UNAUTHENTICATED, "the bearer token has expired")

@@ -22,7 +22,7 @@ from opentelemetry import trace
 
 from sluice import reasons
 from sluice.batch import Batch
-from sluice.errors import RateLimited, Unavailable
+from sluice.errors import BatchRejected, RateLimited, Unavailable
 from sluice.ops.metrics import Metrics
 from sluice.ops.tracing import traceparent_of
 from sluice.ratelimit.limiter import RateLimiter
@@ -64,6 +64,7 @@ class Admission:
         self._budget = budget
         self._ack_cache = ack_cache
         self._timeout = config.backpressure_timeout_s
+        self._max_id_length = config.max_id_length
         self._metrics = metrics
 
     async def submit(self, tenant: str, raw: bytes, on_ack: AckCallback) -> None:
@@ -79,6 +80,10 @@ class Admission:
         message = self._parse(raw)
         count = len(message.readings)
         self._metrics.readings_received.inc(count)
+        max_id = self._max_id_length
+        if len(message.session_id) > max_id or len(message.source_id) > max_id:
+            self._answer(on_ack, ack_for_error(message.seq, self._id_too_long(message)), count)
+            return
 
         acks = self._ack_cache
         key = acks.key_for(tenant, message.session_id, message.seq)
@@ -157,6 +162,18 @@ class Admission:
             metrics.readings_accepted.inc(ack.accepted)
         if ack.status in REFUSED_STATUSES and ack.reason != reasons.NO_VALID_READINGS:
             metrics.readings_rejected.labels(reason=ack.reason).inc(count)
+
+    def _id_too_long(self, message: ReadingBatch) -> BatchRejected:
+        # Ids outlive the batch (in the dedup cache, in Kafka headers), so they are bounded.
+        field, reason = "session_id", reasons.SESSION_ID_INVALID
+        if len(message.source_id) > self._max_id_length:
+            field, reason = "source_id", reasons.SOURCE_ID_INVALID
+        length = len(getattr(message, field))
+        return BatchRejected(
+            reason,
+            f"{field}: is {length} characters, the limit is "
+            f"server.max_id_length={self._max_id_length}",
+        )
 
     @staticmethod
     def _parse(raw: bytes) -> ReadingBatch:

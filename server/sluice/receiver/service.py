@@ -2,19 +2,26 @@
 
 Requests are not deserialized by grpc: the admission path parses them once, and a batch that
 needs no rewriting goes to Kafka as the very bytes the client sent.
+
+Every call is authenticated here, once, before anything is read: this is the one place that
+maps credentials to a tenant (see ``sluice.auth``). Streams are then counted against
+``server.max_streams_per_connection`` (a connection is the call's peer address) and
+``server.max_streams``; the health and reflection services are not behind either.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import AsyncIterator
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, NoReturn
 
 import grpc
 
-from sluice.auth import NoAuth
+from sluice.auth import Authenticator, AuthError, Principal
 from sluice.ops.metrics import Metrics
-from sluice.receiver.acks import StreamError
+from sluice.receiver.acks import TOKEN_EXPIRED, StreamError, refused, too_many_streams
 from sluice.receiver.admission import Admission
 from sluice.receiver.config import ServerConfig
 from sluice.receiver.stream import StreamSession
@@ -27,13 +34,14 @@ class IngestService:
     """Serves ``Ingest.Stream`` and ``Ingest.Push``, and drains its streams on demand."""
 
     def __init__(
-        self, admission: Admission, auth: NoAuth, config: ServerConfig, metrics: Metrics
+        self, admission: Admission, auth: Authenticator, config: ServerConfig, metrics: Metrics
     ) -> None:
         self._admission = admission
         self._auth = auth
         self._config = config
         self._metrics = metrics
         self._sessions: set[StreamSession] = set()
+        self._streams_per_peer: Counter[str] = Counter()
         self._no_sessions = asyncio.Event()
         self._no_sessions.set()
         self._draining = False
@@ -59,29 +67,46 @@ class IngestService:
         """``Ingest.Stream``: one Ack per batch, pipelined."""
         if self._draining:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "draining")
-        tenant = self._auth.tenant_for(context.invocation_metadata())
+        principal = await self._authenticate(context)
+        config = self._config
+        peer = context.peer()
+        if self._streams_per_peer[peer] >= config.max_streams_per_connection:
+            limit, key = config.max_streams_per_connection, "max_streams_per_connection"
+            await self._refuse(context, too_many_streams(limit, key), "streams_per_connection")
+        if len(self._sessions) >= config.max_streams:
+            await self._refuse(
+                context, too_many_streams(config.max_streams, "max_streams"), "streams"
+            )
         session = StreamSession(
-            context, tenant, self._admission, self._config.inflight_per_stream, self._metrics
+            context,
+            principal.tenant,
+            self._admission,
+            config.inflight_per_stream,
+            self._metrics,
+            config.idle_stream_timeout_s,
         )
         self._sessions.add(session)
+        self._streams_per_peer[peer] += 1
         self._no_sessions.clear()
-        age = self._config.max_connection_age_s
-        timer = asyncio.get_running_loop().call_later(age, session.drain) if age else None
+        timers = self._end_timers(session, principal)
         try:
             async for ack in session.run(requests):
                 yield ack
         finally:
             self._sessions.discard(session)
+            self._streams_per_peer[peer] -= 1
+            if not self._streams_per_peer[peer]:
+                del self._streams_per_peer[peer]
             if not self._sessions:
                 self._no_sessions.set()
-            if timer is not None:
+            for timer in timers:
                 timer.cancel()
 
     async def push(self, raw: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> Ack:
         """``Ingest.Push``: the unary form, answered once the batch is durable."""
         if self._draining:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "draining")
-        tenant = self._auth.tenant_for(context.invocation_metadata())
+        tenant = (await self._authenticate(context)).tenant
         answer: asyncio.Future[Ack] = asyncio.get_running_loop().create_future()
 
         def on_ack(ack: Ack) -> None:
@@ -93,6 +118,34 @@ class IngestService:
         except StreamError as error:
             await context.abort(error.code, error.message)
         return await answer
+
+    async def _authenticate(self, context: grpc.aio.ServicerContext[Any, Any]) -> Principal:
+        """The caller, allowed to ingest; or the call ends UNAUTHENTICATED / PERMISSION_DENIED."""
+        try:
+            return self._auth.authenticate(context.invocation_metadata(), "ingest")
+        except AuthError as error:
+            await self._refuse(context, refused(error), error.reason)
+
+    async def _refuse(
+        self, context: grpc.aio.ServicerContext[Any, Any], error: StreamError, reason: str
+    ) -> NoReturn:
+        self._metrics.calls_refused.labels(reason=reason).inc()
+        await context.abort(error.code, error.message)
+        raise AssertionError("abort returned")  # pragma: no cover - abort always raises
+
+    def _end_timers(
+        self, session: StreamSession, principal: Principal
+    ) -> list[asyncio.TimerHandle]:
+        """Timers that end ``session`` at ``max_connection_age_s`` and when its token expires."""
+        loop = asyncio.get_running_loop()
+        timers = []
+        age = self._config.max_connection_age_s
+        if age is not None:
+            timers.append(loop.call_later(age, session.drain))
+        if principal.expires_at is not None:
+            left = (principal.expires_at - datetime.now(UTC)).total_seconds()
+            timers.append(loop.call_later(max(left, 0.0), session.end, TOKEN_EXPIRED))
+        return timers
 
     async def drain(self) -> None:
         """Stop reading every stream, acknowledge what was read, end them "draining".
