@@ -1,0 +1,63 @@
+{{/*
+Sluice's config file: .Values.config with the keys the chart manages laid over it.
+Secrets never appear here: the tokens and the SASL password reach the server as
+SLUICE__SECTION__KEY environment variables from Secrets (see _pod.tpl).
+*/}}
+
+{{- define "sluice.paths" -}}
+config: /etc/sluice/config.yaml
+tls: /etc/sluice/tls
+clientCA: /etc/sluice/client-ca
+kafkaCA: /etc/sluice/kafka-ca
+kafkaClient: /etc/sluice/kafka-client
+spool: /var/lib/sluice/spool
+tmp: /tmp
+{{- end }}
+
+{{- define "sluice.config" -}}
+{{- $paths := include "sluice.paths" . | fromYaml -}}
+{{- $config := deepCopy .Values.config }}
+{{- $tokenAuth := eq .Values.auth.mode "token" }}
+{{- $host := ternary "0.0.0.0" "127.0.0.1" $tokenAuth }}
+{{- $_ := set $config "server" (mergeOverwrite (dig "server" dict $config) (dict "listen" (printf "%s:%d" $host (int .Values.ports.grpc)))) }}
+{{- $_ := set $config "ops" (mergeOverwrite (dig "ops" dict $config) (dict "listen" (printf "0.0.0.0:%d" (int .Values.ports.metrics)))) }}
+{{- $auth := dict "mode" .Values.auth.mode }}
+{{- if not $tokenAuth }}
+{{- $_ := set $auth "default_tenant" .Values.auth.defaultTenant }}
+{{- end }}
+{{- $_ := set $config "auth" $auth }}
+{{- if .Values.tls.enabled }}
+{{- $tls := dict "cert_file" (printf "%s/tls.crt" $paths.tls) "key_file" (printf "%s/tls.key" $paths.tls) }}
+{{- if .Values.tls.clientCASecret }}
+{{- $_ := set $tls "client_ca_file" (printf "%s/ca.crt" $paths.clientCA) }}
+{{- end }}
+{{- $_ := set $config "server" (mergeOverwrite $config.server (dict "tls" $tls)) }}
+{{- end }}
+{{- $client := deepCopy .Values.kafka.client }}
+{{- $protocol := include "sluice.kafkaSecurityProtocol" . }}
+{{- if ne $protocol "PLAINTEXT" }}
+{{- $_ := set $client "security.protocol" $protocol }}
+{{- end }}
+{{- if .Values.kafka.tls.enabled }}
+{{- if .Values.kafka.tls.caSecret }}
+{{- $_ := set $client "ssl.ca.location" (printf "%s/ca.crt" $paths.kafkaCA) }}
+{{- end }}
+{{- if .Values.kafka.tls.clientCertSecret }}
+{{- $_ := set $client "ssl.certificate.location" (printf "%s/tls.crt" $paths.kafkaClient) }}
+{{- $_ := set $client "ssl.key.location" (printf "%s/tls.key" $paths.kafkaClient) }}
+{{- end }}
+{{- end }}
+{{- if .Values.kafka.sasl.enabled }}
+{{- $_ := set $client "sasl.mechanism" .Values.kafka.sasl.mechanism }}
+{{- $_ := set $client "sasl.username" .Values.kafka.sasl.username }}
+{{- end }}
+{{- $kafka := dict "bootstrap_servers" .Values.kafka.bootstrapServers "topic" .Values.kafka.topic "dlq_topic" .Values.kafka.dlqTopic }}
+{{- if $client }}
+{{- $_ := set $kafka "client" $client }}
+{{- end }}
+{{- $_ := set $config "kafka" (mergeOverwrite (dig "kafka" dict $config) $kafka) }}
+{{- if .Values.spool.enabled }}
+{{- $_ := set $config "spool" (mergeOverwrite (dig "spool" dict $config) (dict "dir" $paths.spool)) }}
+{{- end }}
+{{- toYaml $config }}
+{{- end }}

@@ -1,0 +1,117 @@
+{{/* Names, labels and the values the templates compute. */}}
+
+{{- define "sluice.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "sluice.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "sluice.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "sluice.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "sluice.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "sluice.labels" -}}
+helm.sh/chart: {{ include "sluice.chart" . }}
+{{ include "sluice.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: sluice
+{{- end }}
+
+{{- define "sluice.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "sluice.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "sluice.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{- define "sluice.headlessName" -}}
+{{- printf "%s-headless" (include "sluice.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "sluice.headlessEnabled" -}}
+{{- if or .Values.headlessService.enabled (eq .Values.mode "statefulset") }}true{{ end }}
+{{- end }}
+
+{{/* Worker processes: the set number, or the CPU limit rounded up. */}}
+{{- define "sluice.workers" -}}
+{{- if gt (int .Values.workers) 0 }}
+{{- .Values.workers }}
+{{- else }}
+{{- $cpu := toString (dig "limits" "cpu" "1" .Values.resources) }}
+{{- if hasSuffix "m" $cpu }}
+{{- max 1 (ceil (divf (trimSuffix "m" $cpu | float64) 1000)) }}
+{{- else }}
+{{- max 1 (ceil ($cpu | float64)) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The drain, delivery and spool budget the grace period must exceed, in seconds. */}}
+{{- define "sluice.shutdownBudgetSeconds" -}}
+{{- $server := dig "server" dict .Values.config }}
+{{- $kafka := dig "kafka" dict .Values.config }}
+{{- $drain := dig "drain_timeout_s" 30 $server | float64 }}
+{{- $delivery := divf (dig "delivery_timeout_ms" 30000 $kafka | float64) 1000 }}
+{{- $spool := ternary (.Values.spool.flushTimeoutSeconds | float64) 0.0 .Values.spool.enabled }}
+{{- ceil (addf (.Values.preStopSleepSeconds | float64) $drain $delivery $spool) }}
+{{- end }}
+
+{{- define "sluice.terminationGracePeriodSeconds" -}}
+{{- $budget := include "sluice.shutdownBudgetSeconds" . | int }}
+{{- if gt (int .Values.terminationGracePeriodSeconds) 0 }}
+{{- if le (int .Values.terminationGracePeriodSeconds) $budget }}
+{{- fail (printf "terminationGracePeriodSeconds=%d must exceed preStop + drain + delivery + spool flush = %d s" (int .Values.terminationGracePeriodSeconds) $budget) }}
+{{- end }}
+{{- .Values.terminationGracePeriodSeconds }}
+{{- else }}
+{{- add $budget 10 }}
+{{- end }}
+{{- end }}
+
+{{- define "sluice.tokensSecretName" -}}
+{{- default (printf "%s-tokens" (include "sluice.fullname" .)) .Values.auth.existingSecret }}
+{{- end }}
+
+{{- define "sluice.kafkaSecretName" -}}
+{{- default (printf "%s-kafka" (include "sluice.fullname" .)) .Values.kafka.sasl.existingSecret }}
+{{- end }}
+
+{{/* librdkafka's security.protocol from the TLS and SASL switches. */}}
+{{- define "sluice.kafkaSecurityProtocol" -}}
+{{- if and .Values.kafka.tls.enabled .Values.kafka.sasl.enabled }}SASL_SSL
+{{- else if .Values.kafka.tls.enabled }}SSL
+{{- else if .Values.kafka.sasl.enabled }}SASL_PLAINTEXT
+{{- else }}PLAINTEXT
+{{- end }}
+{{- end }}
+
+{{/* Changes to the Secrets the chart renders roll the pods, as config changes do. */}}
+{{- define "sluice.secretsChecksum" -}}
+{{- list .Values.auth .Values.kafka.sasl | toJson | sha256sum }}
+{{- end }}

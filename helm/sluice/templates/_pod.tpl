@@ -1,0 +1,246 @@
+{{/* The pod template shared by the Deployment and the StatefulSet. */}}
+
+{{- define "sluice.probe" -}}
+{{- $root := index . 0 }}
+{{- $probe := index . 1 }}
+{{- $path := index . 2 }}
+{{- if $root.Values.tls.enabled }}
+httpGet:
+  path: {{ $path }}
+  port: metrics
+{{- else }}
+grpc:
+  port: {{ $root.Values.ports.grpc }}
+  {{- with $probe.service }}
+  service: {{ . }}
+  {{- end }}
+{{- end }}
+periodSeconds: {{ $probe.periodSeconds }}
+failureThreshold: {{ $probe.failureThreshold }}
+timeoutSeconds: {{ $probe.timeoutSeconds }}
+{{- end }}
+
+{{/* The environment of the server and of the topics Job: secrets arrive as overrides. */}}
+{{- define "sluice.env" -}}
+{{- /* First: later entries refer to them as $(POD_NAME) and $(POD_NAMESPACE). */ -}}
+- name: POD_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+- name: POD_NAMESPACE
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.namespace
+- name: PYTHONDONTWRITEBYTECODE
+  value: "1"
+- name: OTEL_SERVICE_NAME
+  value: {{ include "sluice.name" . }}
+- name: OTEL_RESOURCE_ATTRIBUTES
+  value: k8s.namespace.name=$(POD_NAMESPACE),k8s.pod.name=$(POD_NAME)
+{{- if .Values.tracing.otlpEndpoint }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ .Values.tracing.otlpEndpoint | quote }}
+- name: OTEL_TRACES_SAMPLER
+  value: {{ .Values.tracing.sampler | quote }}
+- name: OTEL_TRACES_SAMPLER_ARG
+  value: {{ .Values.tracing.samplerArg | quote }}
+{{- end }}
+{{- if eq .Values.auth.mode "token" }}
+- name: SLUICE__AUTH__TOKENS
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "sluice.tokensSecretName" . }}
+      key: {{ .Values.auth.existingSecretKey }}
+{{- end }}
+{{- if .Values.kafka.sasl.enabled }}
+- name: SLUICE__KAFKA__CLIENT__SASL.PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "sluice.kafkaSecretName" . }}
+      key: {{ .Values.kafka.sasl.passwordKey }}
+{{- end }}
+{{- with .Values.extraEnv }}
+{{- toYaml . | nindent 0 }}
+{{- end }}
+{{- end }}
+
+{{/* Every file the config refers to, where the config expects it. */}}
+{{- define "sluice.volumeMounts" -}}
+{{- $paths := include "sluice.paths" . | fromYaml -}}
+- name: config
+  mountPath: {{ dir $paths.config }}
+  readOnly: true
+- name: spool
+  mountPath: {{ $paths.spool }}
+- name: tmp
+  mountPath: {{ $paths.tmp }}
+{{- if .Values.tls.enabled }}
+- name: tls
+  mountPath: {{ $paths.tls }}
+  readOnly: true
+{{- if .Values.tls.clientCASecret }}
+- name: client-ca
+  mountPath: {{ $paths.clientCA }}
+  readOnly: true
+{{- end }}
+{{- end }}
+{{- if and .Values.kafka.tls.enabled .Values.kafka.tls.caSecret }}
+- name: kafka-ca
+  mountPath: {{ $paths.kafkaCA }}
+  readOnly: true
+{{- end }}
+{{- if and .Values.kafka.tls.enabled .Values.kafka.tls.clientCertSecret }}
+- name: kafka-client
+  mountPath: {{ $paths.kafkaClient }}
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{/* The volumes behind sluice.volumeMounts, but the spool: the workload decides where it lives. */}}
+{{- define "sluice.volumes" -}}
+{{- $paths := include "sluice.paths" . | fromYaml -}}
+- name: config
+  configMap:
+    name: {{ include "sluice.fullname" . }}
+    items:
+      - key: config.yaml
+        path: {{ base $paths.config }}
+- name: tmp
+  emptyDir:
+    sizeLimit: 64Mi
+{{- if .Values.tls.enabled }}
+- name: tls
+  secret:
+    secretName: {{ required "tls.secretName is required with tls.enabled" .Values.tls.secretName }}
+    items:
+      - key: tls.crt
+        path: tls.crt
+      - key: tls.key
+        path: tls.key
+{{- if .Values.tls.clientCASecret }}
+- name: client-ca
+  secret:
+    secretName: {{ .Values.tls.clientCASecret }}
+    items:
+      - key: ca.crt
+        path: ca.crt
+{{- end }}
+{{- end }}
+{{- if and .Values.kafka.tls.enabled .Values.kafka.tls.caSecret }}
+- name: kafka-ca
+  secret:
+    secretName: {{ .Values.kafka.tls.caSecret }}
+    items:
+      - key: ca.crt
+        path: ca.crt
+{{- end }}
+{{- if and .Values.kafka.tls.enabled .Values.kafka.tls.clientCertSecret }}
+- name: kafka-client
+  secret:
+    secretName: {{ .Values.kafka.tls.clientCertSecret }}
+    items:
+      - key: tls.crt
+        path: tls.crt
+      - key: tls.key
+        path: tls.key
+{{- end }}
+{{- end }}
+
+{{- define "sluice.podTemplate" -}}
+{{- $paths := include "sluice.paths" . | fromYaml -}}
+metadata:
+  labels:
+    {{- include "sluice.labels" . | nindent 4 }}
+    {{- with .Values.podLabels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  annotations:
+    checksum/config: {{ include "sluice.config" . | sha256sum }}
+    checksum/secrets: {{ include "sluice.secretsChecksum" . }}
+    {{- with .Values.podAnnotations }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+spec:
+  serviceAccountName: {{ include "sluice.serviceAccountName" . }}
+  automountServiceAccountToken: false
+  enableServiceLinks: false
+  terminationGracePeriodSeconds: {{ include "sluice.terminationGracePeriodSeconds" . }}
+  {{- with .Values.priorityClassName }}
+  priorityClassName: {{ . }}
+  {{- end }}
+  {{- with .Values.imagePullSecrets }}
+  imagePullSecrets:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  securityContext:
+    {{- toYaml .Values.podSecurityContext | nindent 4 }}
+  containers:
+    - name: sluice
+      image: {{ include "sluice.image" . }}
+      imagePullPolicy: {{ .Values.image.pullPolicy }}
+      args:
+        - serve
+        - --config
+        - {{ $paths.config }}
+        - --workers
+        - {{ include "sluice.workers" . | quote }}
+      ports:
+        - name: grpc
+          containerPort: {{ .Values.ports.grpc }}
+          protocol: TCP
+        - name: metrics
+          containerPort: {{ .Values.ports.metrics }}
+          protocol: TCP
+      env:
+        {{- include "sluice.env" . | nindent 8 }}
+      startupProbe:
+        {{- include "sluice.probe" (list . .Values.probes.startup "/healthz") | nindent 8 }}
+      livenessProbe:
+        {{- include "sluice.probe" (list . .Values.probes.liveness "/healthz") | nindent 8 }}
+      readinessProbe:
+        {{- include "sluice.probe" (list . .Values.probes.readiness "/readyz") | nindent 8 }}
+      lifecycle:
+        preStop:
+          sleep:
+            seconds: {{ .Values.preStopSleepSeconds }}
+      resources:
+        {{- toYaml .Values.resources | nindent 8 }}
+      securityContext:
+        {{- toYaml .Values.securityContext | nindent 8 }}
+      volumeMounts:
+        {{- include "sluice.volumeMounts" . | nindent 8 }}
+  volumes:
+    {{- include "sluice.volumes" . | nindent 4 }}
+    {{- if ne .Values.mode "statefulset" }}
+    - name: spool
+      emptyDir:
+        sizeLimit: {{ .Values.spool.sizeLimit }}
+    {{- end }}
+  {{- if .Values.topologySpread.enabled }}
+  topologySpreadConstraints:
+    {{- range list "topology.kubernetes.io/zone" "kubernetes.io/hostname" }}
+    - topologyKey: {{ . }}
+      maxSkew: {{ $.Values.topologySpread.maxSkew }}
+      whenUnsatisfiable: {{ $.Values.topologySpread.whenUnsatisfiable }}
+      labelSelector:
+        matchLabels:
+          {{- include "sluice.selectorLabels" $ | nindent 10 }}
+      {{- if ne $.Values.mode "statefulset" }}
+      matchLabelKeys:
+        - pod-template-hash
+      {{- end }}
+    {{- end }}
+  {{- end }}
+  {{- with .Values.nodeSelector }}
+  nodeSelector:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with .Values.affinity }}
+  affinity:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with .Values.tolerations }}
+  tolerations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end }}
