@@ -13,7 +13,6 @@ import json
 import math
 import re
 import shutil
-import subprocess
 import time
 import urllib.error
 import urllib.parse
@@ -29,6 +28,7 @@ from sluice.broker import TansuBroker
 from sluice.netutil import free_port
 from sluice_client import IngestClient
 from tests.support.ingest import reading
+from tests.support.processes import ManagedProcess
 from tests.support.servers import SluiceServer
 
 pytestmark = pytest.mark.e2e
@@ -81,14 +81,13 @@ class Prometheus:
         }
         config_path = workdir / "prometheus.yml"
         config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
-        self.log_path = workdir / "prometheus.log"
-        self.command = [
+        command = [
             binary,
             f"--config.file={config_path}",
             f"--storage.tsdb.path={workdir / 'tsdb'}",
             f"--web.listen-address=127.0.0.1:{self.port}",
         ]
-        self._process: subprocess.Popen[bytes] | None = None
+        self.process = ManagedProcess(command, workdir / "prometheus.log")
 
     @property
     def url(self) -> str:
@@ -96,38 +95,18 @@ class Prometheus:
 
     def start(self) -> Prometheus:
         """Start the process and wait until it reports ready."""
-        with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(
-                self.command, stdin=subprocess.DEVNULL, stdout=log, stderr=log
-            )
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                break
-            try:
-                with urllib.request.urlopen(self.url + "/-/ready", timeout=1) as response:
-                    if response.status == 200:
-                        return self
-            except OSError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"prometheus did not start:\n{self.logs()}")
+        self.process.start(self._ready, START_TIMEOUT_S, poll_s=0.1)
+        return self
+
+    def _ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.url + "/-/ready", timeout=1) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return False
 
     def stop(self) -> None:
-        """Terminate the process by PID, killing it if it lingers. Idempotent."""
-        process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-    def logs(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")[-3000:]
+        self.process.stop()
 
     def api(self, path: str, **params: str) -> Any:
         """The ``data`` of a Prometheus HTTP API answer; raises ``AssertionError`` on an error."""
@@ -164,7 +143,7 @@ def scraped(
         prometheus = Prometheus(workdir, [f"127.0.0.1:{server.ops_port}"], [ALERTS]).start()
         try:
             # Scraped before the traffic too, so the rates in the window see it arrive.
-            assert wait_for(prometheus, f'up{{job="{JOB}"}}', 1) == 1, prometheus.logs()
+            assert wait_for(prometheus, f'up{{job="{JOB}"}}', 1) == 1, prometheus.process.logs()
             send_traffic(server.target)
             yield server, prometheus
         finally:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib.resources
-import subprocess
 import threading
 import time
 import uuid
@@ -39,6 +38,7 @@ from sluice.v1.ingest_pb2 import AckStatus, ReadingBatch
 from sluice_client import IngestClient
 from tests.support.brokers import consume_records, headers_of
 from tests.support.ingest import reading
+from tests.support.processes import ManagedProcess
 from tests.support.servers import SluiceServer
 
 pytestmark = pytest.mark.e2e
@@ -103,7 +103,7 @@ class Rotel:
     def __init__(self, workdir: Path, forward_to: str) -> None:
         self.grpc_port = free_port()
         binary = importlib.resources.files("rotel").joinpath("rotel-agent")
-        self.command = [
+        command = [
             str(binary),
             "start",
             "--otlp-grpc-endpoint",
@@ -123,36 +123,18 @@ class Rotel:
             "--log-file",
             str(workdir / "rotel-agent.log"),
         ]
-        self.log_path = workdir / "rotel.log"
-        self._process: subprocess.Popen[bytes] | None = None
+        self.process = ManagedProcess(command, workdir / "rotel.log")
 
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.grpc_port}"
 
     def __enter__(self) -> Rotel:
-        with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(
-                self.command, stdin=subprocess.DEVNULL, stdout=log, stderr=log
-            )
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not accepts_tcp(self.grpc_port):
-            if self._process.poll() is not None or time.monotonic() > deadline:
-                self.__exit__()
-                raise RuntimeError(f"rotel did not start: {self.log_path.read_text()[-2000:]}")
-            time.sleep(0.05)
+        self.process.start(lambda: accepts_tcp(self.grpc_port), START_TIMEOUT_S)
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        self.process.stop()
 
 
 def tracer_provider(service: str, endpoint: str) -> TracerProvider:

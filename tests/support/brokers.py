@@ -10,7 +10,6 @@ Import the fixtures into a ``conftest.py`` to use them. Every process is stopped
 from __future__ import annotations
 
 import importlib.resources
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 from sluice.broker import TansuBroker, accepts_tcp, create_topics
 from sluice.kafka.config import DEFAULT_DLQ_TOPIC, DEFAULT_TOPIC
 from sluice.netutil import free_port
+from tests.support.processes import ManagedProcess
 
 NOIDA_START_TIMEOUT_S = 60.0
 NOIDA_SESSION_TIMEOUT_MS = 6000
@@ -34,8 +34,11 @@ class NoidaKafka:
     def __init__(self, data_dir: Path) -> None:
         self.port = free_port()
         self.data_dir = data_dir
-        self.log_path = data_dir / "noida-db.log"
-        self._process: subprocess.Popen[bytes] | None = None
+        # The native binary, not its Python wrapper: killing the wrapper would orphan it.
+        binary = Path(str(importlib.resources.files("noida_db").joinpath("noida-db")))
+        command = [str(binary), "start", "--only", "kafka", "--kafka-port", str(self.port)]
+        command += ["--data-dir", str(data_dir / "data")]
+        self._process = ManagedProcess(command, data_dir / "noida-db.log")
 
     @property
     def bootstrap(self) -> str:
@@ -44,33 +47,12 @@ class NoidaKafka:
 
     def start(self) -> NoidaKafka:
         """Start the service and wait until it accepts TCP connections."""
-        # The native binary, not its Python wrapper: killing the wrapper would orphan it.
-        binary = Path(str(importlib.resources.files("noida_db").joinpath("noida-db")))
-        command = [str(binary), "start", "--only", "kafka", "--kafka-port", str(self.port)]
-        command += ["--data-dir", str(self.data_dir / "data")]
-        with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=log, stderr=log
-            )
-        deadline = time.monotonic() + NOIDA_START_TIMEOUT_S
-        while not accepts_tcp(self.port):
-            if self._process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"noida-db did not start: {self.log_path.read_text()[-2000:]}")
-            time.sleep(0.05)
+        self._process.start(lambda: accepts_tcp(self.port), NOIDA_START_TIMEOUT_S)
         return self
 
     def stop(self) -> None:
         """Terminate the process by PID, then kill it if it lingers. Idempotent."""
-        process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        self._process.stop()
 
 
 @pytest.fixture(scope="module")
