@@ -9,6 +9,7 @@ the config the chart renders can be loaded exactly as the container would load i
 from __future__ import annotations
 
 import base64
+import re
 import subprocess
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 
 import helm_python
 import kubernetes_validate
+import trustme
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
@@ -29,6 +31,15 @@ KUBERNETES_VERSIONS = ("1.30", "1.37")
 """The chart's kubeVersion floor, and the newest Kubernetes kubernetes-validate knows."""
 WORKLOAD_KINDS = ("Deployment", "StatefulSet")
 KUSTOMIZE_TIMEOUT_S = 60.0
+EXTERNAL_KAFKA_PASSWORD = "p@ss: #{not yaml}"
+SERVICE_LINKS = {
+    "SLUICE_PORT": "tcp://10.96.0.10:50051",
+    "SLUICE_PORT_50051_TCP": "tcp://10.96.0.10:50051",
+    "SLUICE_SERVICE_HOST": "10.96.0.10",
+    "SLUICE_SERVICE_PORT": "50051",
+    "SLUICE_METRICS_PORT": "tcp://10.96.0.11:9464",
+}
+"""What Kubernetes injects for Services named sluice and sluice-metrics with service links on."""
 
 Manifest = dict[str, Any]
 
@@ -215,9 +226,9 @@ class PodFixture:
             yield item["path"], data[item["key"]]
 
     def _rewrite(self, content: bytes) -> bytes:
-        text = content.decode()
-        for mount_path in sorted(self.mount_paths, key=len, reverse=True):
-            text = text.replace(f"{mount_path}/", f"{self.path(mount_path)}/")
+        longest_first = sorted(self.mount_paths, key=len, reverse=True)
+        pattern = "|".join(re.escape(f"{mount_path}/") for mount_path in longest_first)
+        text = re.sub(pattern, lambda match: self.path(match.group(0)) + "/", content.decode())
         return text.encode()
 
     def environment(self, service_links: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -246,3 +257,27 @@ class PodFixture:
         """The host path of the ``--config`` file in the container's args."""
         args = self.container.get("args", [])
         return Path(self.path(args[args.index("--config") + 1]))
+
+
+def external_secrets() -> dict[str, dict[str, bytes]]:
+    """The Secrets production-values.yaml names but leaves to the cluster, with real PEM."""
+    gateway_ca, server_ca, kafka_ca = trustme.CA(), trustme.CA(), trustme.CA()
+    server = server_ca.issue_cert(f"{RELEASE}.{NAMESPACE}.svc", "localhost")
+    return {
+        "sluice-grpc-tls": {
+            "tls.crt": b"".join(pem.bytes() for pem in server.cert_chain_pems),
+            "tls.key": server.private_key_pem.bytes(),
+        },
+        "sluice-gateway-ca": {"ca.crt": gateway_ca.cert_pem.bytes()},
+        "kafka-cluster-ca": {"ca.crt": kafka_ca.cert_pem.bytes()},
+        "sluice-kafka-user": {"password": EXTERNAL_KAFKA_PASSWORD.encode()},
+    }
+
+
+def lay_out_pod(values: Mapping[str, Any], root: Path) -> tuple[PodFixture, list[Manifest]]:
+    """Render the chart and lay its server pod out under ``root``."""
+    objects = render_chart(values)
+    spec = pod_spec(objects)
+    fixture = PodFixture(objects, spec, server_container(spec), root, external_secrets())
+    fixture.lay_out()
+    return fixture, objects

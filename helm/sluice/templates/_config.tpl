@@ -5,7 +5,7 @@ SLUICE__SECTION__KEY environment variables from Secrets (see _pod.tpl).
 */}}
 
 {{- define "sluice.paths" -}}
-config: /etc/sluice/config.yaml
+config: /etc/sluice/config/config.yaml
 tls: /etc/sluice/tls
 clientCA: /etc/sluice/client-ca
 kafkaCA: /etc/sluice/kafka-ca
@@ -56,8 +56,12 @@ tmp: /tmp
 {{- $_ := set $kafka "client" $client }}
 {{- end }}
 {{- $_ := set $config "kafka" (mergeOverwrite (dig "kafka" dict $config) $kafka) }}
-{{- if .Values.spool.enabled }}
-{{- $_ := set $config "spool" (mergeOverwrite (dig "spool" dict $config) (dict "dir" $paths.spool)) }}
+{{- $spool := dig "spool" dict $config }}
+{{- $_ := set $spool "enabled" .Values.spool.enabled }}
+{{- $_ := set $spool "dir" $paths.spool }}
+{{- if not (hasKey $spool "max_bytes") }}
+{{- $_ := set $spool "max_bytes" (include "sluice.spoolMaxBytes" . | int64) }}
 {{- end }}
+{{- $_ := set $config "spool" $spool }}
 {{- toYaml $config }}
 {{- end }}

@@ -72,14 +72,50 @@ app.kubernetes.io/part-of: sluice
 {{- end }}
 {{- end }}
 
+{{/*
+The server's defaults the chart computes with when .Values.config leaves them out; a test
+keeps them equal to the server's own.
+*/}}
+{{- define "sluice.serverDefaults" -}}
+drain_timeout_s: 30
+delivery_timeout_ms: 30000
+spool_drain_timeout_s: 20
+{{- end }}
+
 {{/* The drain, delivery and spool budget the grace period must exceed, in seconds. */}}
 {{- define "sluice.shutdownBudgetSeconds" -}}
-{{- $server := dig "server" dict .Values.config }}
-{{- $kafka := dig "kafka" dict .Values.config }}
-{{- $drain := dig "drain_timeout_s" 30 $server | float64 }}
-{{- $delivery := divf (dig "delivery_timeout_ms" 30000 $kafka | float64) 1000 }}
-{{- $spool := ternary (.Values.spool.flushTimeoutSeconds | float64) 0.0 .Values.spool.enabled }}
+{{- $defaults := include "sluice.serverDefaults" . | fromYaml }}
+{{- $drain := dig "server" "drain_timeout_s" nil .Values.config | default $defaults.drain_timeout_s | float64 }}
+{{- $delivery := dig "kafka" "delivery_timeout_ms" nil .Values.config | default $defaults.delivery_timeout_ms | float64 }}
+{{- $delivery = divf $delivery 1000 }}
+{{- $spool := 0.0 }}
+{{- if .Values.spool.enabled }}
+{{- $spool = dig "spool" "drain_timeout_s" nil .Values.config | default $defaults.spool_drain_timeout_s | float64 }}
+{{- end }}
 {{- ceil (addf (.Values.preStopSleepSeconds | float64) $drain $delivery $spool) }}
+{{- end }}
+
+{{/* Bytes in a Kubernetes quantity such as 2Gi, 500M or 1073741824. */}}
+{{- define "sluice.bytes" -}}
+{{- $quantity := toString . }}
+{{- $units := dict "Ki" 1024 "Mi" 1048576 "Gi" 1073741824 "Ti" 1099511627776 "k" 1000 "M" 1000000 "G" 1000000000 "T" 1000000000000 }}
+{{- $suffix := regexFind "[A-Za-z]+$" $quantity }}
+{{- $number := trimSuffix $suffix $quantity | float64 }}
+{{- if $suffix }}
+{{- if not (hasKey $units $suffix) }}
+{{- fail (printf "cannot read %q as bytes: use Ki, Mi, Gi, Ti, k, M, G or T" $quantity) }}
+{{- end }}
+{{- mulf $number (get $units $suffix) | int64 }}
+{{- else }}
+{{- $number | int64 }}
+{{- end }}
+{{- end }}
+
+{{/* Each worker's spool.max_bytes: nine tenths of the spool volume, shared by the workers. */}}
+{{- define "sluice.spoolMaxBytes" -}}
+{{- $volume := ternary .Values.spool.persistence.size .Values.spool.sizeLimit (eq .Values.mode "statefulset") }}
+{{- $bytes := include "sluice.bytes" $volume | float64 }}
+{{- divf (mulf $bytes 0.9) (include "sluice.workers" . | float64) | int64 }}
 {{- end }}
 
 {{- define "sluice.terminationGracePeriodSeconds" -}}

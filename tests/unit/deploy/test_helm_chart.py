@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import helm_python
@@ -10,7 +11,10 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
+from sluice.kafka.config import KafkaConfig
 from sluice.ops.metrics import Metrics
+from sluice.receiver.config import ServerConfig
+from sluice.spool.config import SpoolConfig
 from tests.support.deploy import (
     CHART_DIR,
     KUBERNETES_VERSIONS,
@@ -116,7 +120,7 @@ def test_probes_use_the_ops_port_when_the_grpc_listener_has_tls() -> None:
 @pytest.mark.parametrize(
     ("values", "budget_s"),
     [
-        ({}, 5 + 30 + 30),
+        ({}, 5 + 30 + 30 + 20),
         (production_values(), 10 + 45 + 60 + 60),
         (
             {
@@ -124,8 +128,8 @@ def test_probes_use_the_ops_port_when_the_grpc_listener_has_tls() -> None:
                 "config": {
                     "server": {"drain_timeout_s": 90},
                     "kafka": {"delivery_timeout_ms": 120000},
+                    "spool": {"drain_timeout_s": 40},
                 },
-                "spool": {"enabled": True, "flushTimeoutSeconds": 40},
             },
             2 + 90 + 120 + 40,
         ),
@@ -138,6 +142,21 @@ def test_grace_period_outlasts_prestop_drain_delivery_and_spool_flush(
     spec = pod_spec(values)
     assert spec["terminationGracePeriodSeconds"] > budget_s
     assert server_container(spec)["lifecycle"]["preStop"]["sleep"]["seconds"] > 0
+
+
+def test_the_grace_period_uses_the_servers_own_defaults_for_unset_keys() -> None:
+    unset = {
+        "server": {"drain_timeout_s": None},
+        "kafka": {"delivery_timeout_ms": None},
+        "spool": {"drain_timeout_s": None},
+    }
+    spec = pod_spec({"preStopSleepSeconds": 0, "config": unset})
+    defaults = (
+        ServerConfig().drain_timeout_s
+        + KafkaConfig().delivery_timeout_ms / 1000
+        + SpoolConfig().drain_timeout_s
+    )
+    assert spec["terminationGracePeriodSeconds"] == math.ceil(defaults) + 10
 
 
 def test_a_grace_period_shorter_than_the_drain_fails_to_render() -> None:
@@ -174,6 +193,18 @@ def test_pods_run_non_root_read_only_without_service_links(case: str) -> None:
         "kubernetes.io/hostname",
     }
     assert container["resources"]["limits"]["cpu"]
+
+
+@pytest.mark.parametrize(
+    ("case", "volume_bytes"), [("defaults", 2 * 2**30), ("production", 50 * 2**30)]
+)
+def test_the_workers_spools_fit_their_volume(case: str, volume_bytes: int) -> None:
+    objects = render_chart(VALUE_SETS[case])
+    args = server_container(rendered_pod_spec(objects))["args"]
+    workers = int(args[args.index("--workers") + 1])
+    spool = rendered_config(objects)["spool"]
+    assert spool["enabled"] is True
+    assert 0.8 * volume_bytes < workers * spool["max_bytes"] <= volume_bytes
 
 
 def test_deployment_keeps_the_spool_on_an_empty_dir_and_statefulset_on_a_claim() -> None:
@@ -283,7 +314,7 @@ def test_topics_job_creates_both_topics_with_the_server_config() -> None:
     job = find(objects, "Job")
     container = job["spec"]["template"]["spec"]["containers"][0]
     assert job["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
-    assert container["args"][:3] == ["create-topics", "--config", "/etc/sluice/config.yaml"]
+    assert container["args"][:3] == ["create-topics", "--config", "/etc/sluice/config/config.yaml"]
     assert "min.insync.replicas=2" in container["args"]
     assert container["env"] == server_container(rendered_pod_spec(objects))["env"]
 
