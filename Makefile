@@ -27,7 +27,7 @@ BUF := $(TOOLS)/node_modules/.bin/buf
 
 # Debian packages the build or the tests need; installed with apt-get when missing and
 # running as root. Checked with dpkg -s, so an already provisioned machine costs nothing.
-APT_PACKAGES := procps prometheus
+APT_PACKAGES := procps prometheus postgresql
 
 PROTO_SRC := protos/sluice/v1/ingest.proto
 PROTO_BASELINE := protos/baseline/sluice-v1.binpb

@@ -26,8 +26,10 @@ from sluice.kafka.config import KafkaConfig
 from sluice.netutil import split_host_port
 from sluice.ops.config import LoggingConfig, OpsConfig
 from sluice.process.config import ChecksConfig, TransformsConfig
+from sluice.query.config import QueryConfig
 from sluice.ratelimit.config import RateLimitConfig
 from sluice.receiver.config import ServerConfig
+from sluice.rollup.config import RollupConfig
 
 ENV_PREFIX = "SLUICE__"
 _INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -56,6 +58,8 @@ class Settings(BaseSettings):
     ratelimit: RateLimitConfig = RateLimitConfig()
     kafka: KafkaConfig = KafkaConfig()
     logging: LoggingConfig = LoggingConfig()
+    rollup: RollupConfig = RollupConfig()
+    query: QueryConfig = QueryConfig()
 
     @model_validator(mode="after")
     def _auth_none_only_on_loopback(self) -> Settings:
@@ -63,6 +67,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"auth.mode: none is only allowed on a loopback listener, "
                 f"not server.listen={self.server.listen!r}"
+            )
+        if self.auth.mode == "none" and not is_loopback(split_host_port(self.query.listen)[0]):
+            raise ValueError(
+                f"auth.mode: none is only allowed on a loopback listener, "
+                f"not query.listen={self.query.listen!r}"
             )
         return self
 

@@ -139,3 +139,32 @@ class Metrics:
             ["code"],
             registry=r,
         )
+        self.rollup_records = Counter(
+            "sluice_rollup_records",
+            "Kafka records the roll-up consumed, by outcome: applied, duplicate (already "
+            "counted, by ce_source and ce_id) or undecodable (skipped).",
+            ["outcome"],
+            registry=r,
+        )
+        self.rollup_readings = Counter(
+            "sluice_rollup_readings",
+            "Readings added to the roll-ups (readings of duplicate records are not).",
+            registry=r,
+        )
+        self.rollup_store_errors = Counter(
+            "sluice_rollup_store_errors",
+            "Roll-up store transactions that failed and were retried.",
+            registry=r,
+        )
+        self.rollup_commit_errors = Counter(
+            "sluice_rollup_commit_errors",
+            "Kafka offset commits of the roll-up that failed (the records come again and are "
+            "counted once).",
+            registry=r,
+        )
+        self.rollup_transaction_latency = Histogram(
+            "sluice_rollup_transaction_seconds",
+            "Time to apply one batch of Kafka records to the roll-up store.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
