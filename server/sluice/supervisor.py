@@ -5,6 +5,9 @@ supervisor's process group, so a terminal's Ctrl-C reaches them directly; a sign
 the supervisor alone (``kill -TERM <pid>``, a container runtime) is forwarded by it, so a
 worker must treat a repeated SIGINT/SIGTERM as the same request to drain.
 
+A worker starts with SIGHUP blocked, and unblocks it once its handler is installed, so a
+SIGHUP forwarded while it starts is delivered then rather than killing it.
+
 Each worker gets ``PROMETHEUS_MULTIPROC_DIR`` (a fresh directory, removed at exit) and
 ``SLUICE_WORKER_INDEX``. A dead worker is marked with ``mark_process_dead`` so its live
 gauges stop counting.
@@ -161,12 +164,17 @@ class Supervisor:
         env[MULTIPROC_DIR_ENV] = self._metrics_dir
         env[WORKER_INDEX_ENV] = str(worker.index)
         command = self._worker_command(worker.index)
+        # The worker inherits SIGHUP blocked, so a reload forwarded before it has installed
+        # its handler waits for that handler instead of killing it (SIGHUP's default action).
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
         try:
             worker.process = subprocess.Popen(command, env=env)
         except OSError:
             log.exception("cannot start worker", extra={"worker": worker.index})
             self._fail(1)
             return
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         worker.started_at = time.monotonic()
         log.info(
             "worker started",

@@ -175,6 +175,8 @@ async def serve(settings: Settings, metrics: Metrics) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, worker.request_stop)
     loop.add_signal_handler(signal.SIGHUP, worker.reload_certificates)
+    # The supervisor starts workers with SIGHUP blocked; one that came early arrives now.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
     try:
         await worker.start()
         await worker.wait()

@@ -47,15 +47,38 @@ def batch(
     )
 
 
-def stream(target: str, batches: Sequence[ReadingBatch], timeout: float = 60.0) -> list[Ack]:
+Metadata = Sequence[tuple[str, str]]
+
+
+def open_channel(target: str, credentials: grpc.ChannelCredentials | None = None) -> grpc.Channel:
+    """A channel of its own (a new connection): plain, or TLS with ``credentials``."""
+    options = [("grpc.use_local_subchannel_pool", 1)]
+    if credentials is None:
+        return grpc.insecure_channel(target, options)
+    return grpc.secure_channel(target, credentials, options)
+
+
+def stream(
+    target: str,
+    batches: Sequence[ReadingBatch],
+    timeout: float = 60.0,
+    metadata: Metadata = (),
+    credentials: grpc.ChannelCredentials | None = None,
+) -> list[Ack]:
     """Send ``batches`` on one Ingest.Stream (pipelined) and return every Ack received."""
-    with grpc.insecure_channel(target) as channel:
-        call = IngestStub(channel).Stream(iter(batches), timeout=timeout)
+    with open_channel(target, credentials) as channel:
+        call = IngestStub(channel).Stream(iter(batches), timeout=timeout, metadata=metadata)
         return list(call)
 
 
-def push(target: str, message: ReadingBatch, timeout: float = 30.0) -> Ack:
+def push(
+    target: str,
+    message: ReadingBatch,
+    timeout: float = 30.0,
+    metadata: Metadata = (),
+    credentials: grpc.ChannelCredentials | None = None,
+) -> Ack:
     """Send one batch with the unary Ingest.Push."""
-    with grpc.insecure_channel(target) as channel:
-        ack: Ack = IngestStub(channel).Push(message, timeout=timeout)
+    with open_channel(target, credentials) as channel:
+        ack: Ack = IngestStub(channel).Push(message, timeout=timeout, metadata=metadata)
         return ack

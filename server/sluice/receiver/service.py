@@ -12,6 +12,7 @@ maps credentials to a tenant (see ``sluice.auth``). Streams are then counted aga
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -26,6 +27,8 @@ from sluice.receiver.admission import Admission
 from sluice.receiver.config import ServerConfig
 from sluice.receiver.stream import StreamSession
 from sluice.v1.ingest_pb2 import DESCRIPTOR, Ack
+
+log = logging.getLogger(__name__)
 
 SERVICE_NAME = DESCRIPTOR.services_by_name["Ingest"].full_name
 
@@ -130,6 +133,7 @@ class IngestService:
         self, context: grpc.aio.ServicerContext[Any, Any], error: StreamError, reason: str
     ) -> NoReturn:
         self._metrics.calls_refused.labels(reason=reason).inc()
+        log.debug("call refused", extra={"reason": reason, "peer": context.peer()})
         await context.abort(error.code, error.message)
         raise AssertionError("abort returned")  # pragma: no cover - abort always raises
 

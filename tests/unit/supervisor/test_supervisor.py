@@ -52,6 +52,7 @@ def on_stop(signum, frame):
 signal.signal(signal.SIGTERM, on_stop)
 signal.signal(signal.SIGINT, on_stop)
 signal.signal(signal.SIGHUP, lambda signum, frame: record("SIGHUP"))
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})  # workers start with it blocked
 deadline = time.monotonic() + (0.5 if mode == "crash" else 60)
 while not stopping and time.monotonic() < deadline:
     time.sleep(0.02)
