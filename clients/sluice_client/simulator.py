@@ -8,16 +8,16 @@ stream for good, or leaves batches unacknowledged.
 import argparse
 import asyncio
 import contextlib
-import os
 import signal
 import sys
 import time
-from pathlib import Path
 from typing import TextIO
 
-from sluice_client import loops
-from sluice_client.channel import TlsOptions
-from sluice_client.errors import SluiceClientError
+from sluice_client.cli_common import (
+    add_server_arguments,
+    run_command,
+    tls_options,
+)
 from sluice_client.fleet import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_CONNECT_TIMEOUT_S,
@@ -30,15 +30,12 @@ from sluice_client.fleet import (
 
 __all__ = ["Fleet", "FleetStats", "build_parser", "main", "print_progress", "print_summary"]
 
-DEFAULT_TARGET = "127.0.0.1:50051"
-TOKEN_ENV = "SLUICE_TOKEN"
 PROG = "sluice simulate"
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``sluice simulate`` argument parser."""
     parser = argparse.ArgumentParser(prog=PROG, description="Stream a simulated device fleet.")
-    parser.add_argument("--target", default=DEFAULT_TARGET, help="server host:port")
     parser.add_argument("--devices", type=int, default=DEFAULT_DEVICES)
     parser.add_argument(
         "--rate", type=float, default=DEFAULT_RATE, help="readings/s in total; 0 = unlimited"
@@ -56,21 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--source-id", default=DEFAULT_SOURCE_ID)
     parser.add_argument("--seed", type=int, default=None, help="random seed, for repeatable fleets")
     parser.add_argument("--connect-timeout", type=float, default=DEFAULT_CONNECT_TIMEOUT_S)
-    parser.add_argument(
-        "--token", default=os.environ.get(TOKEN_ENV), help=f"bearer token (default: ${TOKEN_ENV})"
-    )
-    parser.add_argument("--tls", action="store_true", help="use TLS (implied by the cert options)")
-    parser.add_argument("--ca-cert", type=Path, help="CA bundle to verify the server with")
-    parser.add_argument("--client-cert", type=Path, help="client certificate, for mTLS")
-    parser.add_argument("--client-key", type=Path, help="client private key, for mTLS")
-    parser.add_argument("--server-name", help="name to verify the server certificate against")
+    add_server_arguments(parser)
     return parser
-
-
-def _tls(args: argparse.Namespace) -> TlsOptions | None:
-    if not (args.tls or args.ca_cert or args.client_cert or args.client_key):
-        return None
-    return TlsOptions(args.ca_cert, args.client_cert, args.client_key, args.server_name)
 
 
 async def print_progress(
@@ -139,7 +123,7 @@ async def _simulate(args: argparse.Namespace) -> int:
         source_id=args.source_id,
         seed=args.seed,
         token=args.token,
-        tls=_tls(args),
+        tls=tls_options(args),
         connect_timeout_s=args.connect_timeout,
     )
     stop = asyncio.Event()
@@ -168,14 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("need --devices >= 1 and 1 <= --streams <= --devices")
     if args.rate < 0 or args.batch_size < 1 or not 0.0 <= args.invalid_fraction <= 1.0:
         parser.error("need --rate >= 0, --batch-size >= 1 and --invalid-fraction in [0, 1]")
-    try:
-        return loops.run(_simulate(args))
-    except SluiceClientError as error:
-        print(f"{PROG}: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
+    return run_command(PROG, _simulate(args))
 
 
 if __name__ == "__main__":
