@@ -13,7 +13,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Final
@@ -163,11 +163,23 @@ def create_topics(
     topics: Iterable[str],
     partitions: int = 4,
     config: dict[str, str] | None = None,
+    *,
+    replication_factor: int = 1,
+    client: Mapping[str, str | int | float | bool] | None = None,
 ) -> None:
-    """Create ``topics`` on the cluster at ``bootstrap``; topics that already exist are fine."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    """Create ``topics`` on the cluster at ``bootstrap``; topics that already exist are fine.
+
+    ``config`` holds topic settings (``retention.ms``...); ``client`` holds librdkafka
+    properties for the admin connection (TLS, SASL), as ``kafka.client`` does for producing.
+    """
+    admin = AdminClient({**(client or {}), "bootstrap.servers": bootstrap})
     wanted = [
-        NewTopic(topic, num_partitions=partitions, replication_factor=1, config=config or {})
+        NewTopic(
+            topic,
+            num_partitions=partitions,
+            replication_factor=replication_factor,
+            config=config or {},
+        )
         for topic in topics
     ]
     if not wanted:

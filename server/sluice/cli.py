@@ -1,4 +1,4 @@
-"""The ``sluice`` command: serve, dev, simulate and check-config."""
+"""The ``sluice`` command: serve, dev, simulate, check-config and create-topics."""
 
 from __future__ import annotations
 
@@ -35,6 +35,21 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--devices", type=int, default=200)
     dev.add_argument("--rate", type=float, default=20_000.0, help="readings per second")
     dev.add_argument("--duration", type=float, default=None, help="seconds; default until Ctrl-C")
+
+    topics = commands.add_parser(
+        "create-topics",
+        help="create kafka.topic and kafka.dlq_topic with the config's Kafka settings",
+    )
+    topics.add_argument("--config", type=Path, help="YAML config file")
+    topics.add_argument("--partitions", type=int, default=12)
+    topics.add_argument("--replication-factor", type=int, default=3)
+    topics.add_argument(
+        "--topic-config",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a topic setting such as retention.ms=604800000; repeatable",
+    )
 
     commands.add_parser(
         "hash-token",
@@ -89,6 +104,29 @@ def run_supervisor(settings: Settings, config: Path | None, workers: int) -> int
     return Supervisor(workers, lambda _index: command, env=env, shutdown_grace_s=grace).run()
 
 
+def create_topics_command(args: argparse.Namespace) -> int:
+    """``sluice create-topics``: the readings and dead-letter topics, if they are missing."""
+    from sluice.broker import BrokerError, create_topics
+
+    settings = load_or_exit(args.config)
+    topic_config = dict(item.partition("=")[::2] for item in args.topic_config)
+    kafka = settings.kafka
+    try:
+        create_topics(
+            kafka.bootstrap_servers,
+            [kafka.topic, kafka.dlq_topic],
+            args.partitions,
+            topic_config,
+            replication_factor=args.replication_factor,
+            client=kafka.client,
+        )
+    except (BrokerError, TimeoutError) as error:
+        print(f"sluice: cannot create topics: {error}", file=sys.stderr)
+        return 1
+    print(f"topics ready: {kafka.topic}, {kafka.dlq_topic}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sluice`` console script."""
     args_list = list(sys.argv[1:] if argv is None else argv)
@@ -104,6 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"kafka {settings.kafka.bootstrap_servers} -> {settings.kafka.topic}"
         )
         return 0
+    if args.command == "create-topics":
+        return create_topics_command(args)
     if args.command == "hash-token":
         from sluice.auth import token_digest
 
