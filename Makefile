@@ -9,6 +9,7 @@
 #   make pytest        the test suite only (PYTEST_ARGS=... to narrow it)
 #   make test          install + lint + proto-check + pytest: what .ci/run runs
 #   make dev           sluice dev: local broker, server and simulated fleet (DEV_ARGS=...)
+#   make lock          requirements.lock (hash-pinned runtime dependencies, for the Dockerfile)
 #   make docs          regenerate the README's configuration reference
 #   make clean         caches and build output;  make distclean  also .venv and node_modules
 
@@ -48,10 +49,16 @@ TOOLS_STAMP := $(TOOLS)/node_modules/.stamp-install
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install venv tools apt-deps lint proto proto-check proto-baseline pytest test dev \
+.PHONY: install venv tools apt-deps kubectl-check lint proto proto-check proto-baseline pytest \
+        test dev lock \
         docs clean distclean
 
-install: apt-deps venv tools
+install: apt-deps venv tools kubectl-check
+
+# `kubectl kustomize` builds deploy/k8s for the deploy tests. kubectl ships with this kind of
+# machine (it is no Debian package here); say so plainly where it is missing.
+kubectl-check:
+	@command -v kubectl >/dev/null || { echo "kubectl is required (kubectl kustomize builds deploy/k8s)" >&2; exit 1; }
 
 venv: $(VENV_STAMP)
 
@@ -108,6 +115,11 @@ proto-check: tools
 
 proto-baseline: tools
 	$(BUF) build protos -o $(PROTO_BASELINE)
+
+# The Docker image installs exactly this set; a test fails when pyproject.toml outgrows it.
+lock: venv
+	$(VENV_BIN)/uv pip compile pyproject.toml --generate-hashes --python-version 3.11 \
+	  --python-platform linux --quiet -o requirements.lock
 
 pytest: install
 	timeout --signal=INT --kill-after=60 $(PYTEST_WALL_TIMEOUT_S) $(VENV_BIN)/pytest \
