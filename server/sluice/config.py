@@ -22,6 +22,7 @@ from pydantic import ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from sluice.auth import AuthConfig, is_loopback
+from sluice.httpingest.config import HttpConfig
 from sluice.kafka.config import KafkaConfig
 from sluice.netutil import split_host_port
 from sluice.ops.config import LoggingConfig, OpsConfig
@@ -52,6 +53,7 @@ class Settings(BaseSettings):
 
     server: ServerConfig = ServerConfig()
     ops: OpsConfig = OpsConfig()
+    http: HttpConfig = HttpConfig()
     auth: AuthConfig = AuthConfig()
     checks: ChecksConfig = ChecksConfig()
     transforms: TransformsConfig = TransformsConfig()
@@ -67,6 +69,16 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"auth.mode: none is only allowed on a loopback listener, "
                 f"not server.listen={self.server.listen!r}"
+            )
+        http = self.http
+        if (
+            self.auth.mode == "none"
+            and http.enabled
+            and not is_loopback(split_host_port(http.listen)[0])
+        ):
+            raise ValueError(
+                f"auth.mode: none is only allowed on a loopback listener, "
+                f"not http.listen={http.listen!r}"
             )
         if self.auth.mode == "none" and not is_loopback(split_host_port(self.query.listen)[0]):
             raise ValueError(

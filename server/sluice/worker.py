@@ -1,9 +1,11 @@
 """One worker process: the gRPC server, the pipeline and the ops listener, until drained.
 
-Start-up runs sink-first (pipeline, then gRPC, then ops). SIGTERM or SIGINT drains:
+Start-up runs sink-first (pipeline, then gRPC and HTTP ingest, then ops). SIGTERM or SIGINT
+drains:
 
 1. readiness goes false (gRPC health NOT_SERVING, /readyz 503);
 2. every stream stops reading, acknowledges what it read, and ends UNAVAILABLE "draining";
+   at the same time HTTP ingest answers new requests 503 and the others once durable;
 3. the gRPC server stops, the pipeline shuts down head-first and the producer flushes;
 4. the process exits 0.
 """
@@ -20,6 +22,7 @@ from grpc_reflection.v1alpha import reflection
 
 from sluice.auth import build_authenticator, is_loopback
 from sluice.config import Settings
+from sluice.httpingest.listener import HttpIngestListener
 from sluice.netutil import split_host_port
 from sluice.ops.app import build_ops_app
 from sluice.ops.metrics import Metrics
@@ -81,6 +84,11 @@ class Worker:
         )
         auth = build_authenticator(settings.auth)
         self.service = IngestService(admission, auth, settings.server, metrics)
+        self.http = (
+            HttpIngestListener(settings.http, admission, auth, metrics)
+            if settings.http.enabled
+            else None
+        )
         tls = settings.server.tls
         self.certificates = None if tls is None else CertificateReloader(tls)
         self.health = health.aio.HealthServicer()  # type: ignore[attr-defined]
@@ -118,6 +126,8 @@ class Worker:
             self.grpc_port = server.add_secure_port(listen, self.certificates.credentials())
         await server.start()
         self._grpc = server
+        if self.http is not None:
+            await self.http.start()
         self._ops = OpsServer(
             self.settings.ops.listen, build_ops_app(self.metrics.registry, self.ready)
         )
@@ -129,11 +139,17 @@ class Worker:
         self.metrics.ready.set(1)
         log.info(
             "sluice worker ready",
-            extra={"grpc_port": self.grpc_port, "ops_port": self._ops.port},
+            extra={
+                "grpc_port": self.grpc_port,
+                "ops_port": self._ops.port,
+                "http_port": None if self.http is None else self.http.port,
+            },
         )
 
     def reload_certificates(self) -> None:
         """SIGHUP: re-read the TLS files; connections made from now on use them."""
+        if self.http is not None and self.settings.http.tls is not None:
+            self.http.reload_tls()
         if self.certificates is None:
             log.info("SIGHUP received; no server.tls to reload")
             return
@@ -157,11 +173,15 @@ class Worker:
         await self.health.enter_graceful_shutdown()
         try:
             async with asyncio.timeout(self.settings.server.drain_timeout_s):
-                await self.service.drain()
+                await asyncio.gather(
+                    self.service.drain(), *([self.http.drain()] if self.http else [])
+                )
         except TimeoutError:
             log.warning("drain timed out; %d streams still open", self.service.open_streams)
         if self._grpc is not None:
             await self._grpc.stop(grace=1.0)
+        if self.http is not None:
+            await self.http.shutdown()
         await self.pipeline.shutdown()
         if self._ops is not None:
             await self._ops.shutdown()

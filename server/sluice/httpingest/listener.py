@@ -1,0 +1,93 @@
+"""The HTTP ingest listener of one worker: its own port, optional TLS, start, drain and stop.
+
+It shares the port across workers (SO_REUSEPORT) like the gRPC and ops listeners, and is
+never the ops port. With ``http.tls``, ``reload_tls()`` (the worker calls it on SIGHUP)
+re-reads the certificate and key for new connections.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+
+from sluice.auth import Authenticator, is_loopback
+from sluice.httpingest.app import HttpIngestApp
+from sluice.httpingest.config import HttpConfig
+from sluice.netutil import split_host_port
+from sluice.ops.metrics import Metrics
+from sluice.ops.server import OpsServer
+from sluice.receiver.admission import Admission
+from sluice.tls import TlsConfig, TlsError, read_certificate
+
+log = logging.getLogger(__name__)
+
+
+def server_context(config: TlsConfig) -> ssl.SSLContext:
+    """A TLS server context for ``config``; client certificates required with a client CA."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(config.cert_file, config.key_file)
+    if config.client_ca_file is not None:
+        context.load_verify_locations(cafile=config.client_ca_file)
+        context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
+class HttpIngestListener:
+    """Serves ``POST /v1/ingest`` on ``http.listen`` until drained and shut down."""
+
+    def __init__(
+        self,
+        config: HttpConfig,
+        admission: Admission,
+        authenticator: Authenticator,
+        metrics: Metrics,
+    ) -> None:
+        self._config = config
+        self._ingest = HttpIngestApp(admission, authenticator, config, metrics)
+        self._context = None if config.tls is None else server_context(config.tls)
+        self._server = OpsServer(config.listen, self._ingest.app, self._context)
+
+    @property
+    def port(self) -> int:
+        """The bound port; known once ``start()`` has returned."""
+        return self._server.port
+
+    async def start(self) -> None:
+        """Bind the listener and serve."""
+        if self._context is None and not is_loopback(split_host_port(self._config.listen)[0]):
+            log.warning(
+                "HTTP ingest serves plain HTTP off loopback: bearer tokens cross the network "
+                "in clear text (fine only behind a TLS-terminating proxy); set http.tls"
+            )
+        await self._server.start()
+
+    async def drain(self) -> None:
+        """Answer new requests 503 "draining" and wait until the others are answered.
+
+        Bound it with ``asyncio.timeout``.
+        """
+        await self._ingest.drain()
+
+    async def shutdown(self) -> None:
+        """Stop accepting and close the listener; idempotent."""
+        await self._server.shutdown()
+
+    def reload_tls(self) -> bool:
+        """Load the certificate files again for new connections; False (logged) if bad."""
+        tls = self._config.tls
+        if tls is None or self._context is None:
+            return False
+        try:
+            read_certificate(tls)
+            self._context.load_cert_chain(tls.cert_file, tls.key_file)
+            if tls.client_ca_file is not None:
+                # Adds the CAs read now; ones removed from the file stay trusted until restart.
+                self._context.load_verify_locations(cafile=tls.client_ca_file)
+        except (TlsError, ssl.SSLError, OSError) as error:
+            log.error(
+                "HTTP ingest TLS certificate not reloaded; keeping the current one: %s", error
+            )
+            return False
+        log.info("HTTP ingest TLS certificate reloaded")
+        return True
