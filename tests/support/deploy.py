@@ -159,8 +159,9 @@ def secret_data(secret: Manifest) -> dict[str, bytes]:
 class PodFixture:
     """A rendered pod's files and environment, laid out under ``root`` as its container sees them.
 
-    Volumes from ConfigMaps and Secrets the objects include are written out; Secrets made
-    outside the chart (``existingSecret``, cert-manager's) come from ``external``. Every
+    Volumes from ConfigMaps and Secrets the objects include are written out; those made
+    outside the chart (``existingSecret``, cert-manager's, a registry ConfigMap) come from
+    ``external``, by name. Every
     mount path ``/a/b`` becomes ``root/a/b``, and ``path()`` maps paths the same way.
     """
 
@@ -198,9 +199,13 @@ class PodFixture:
         return dict(self.external[name])
 
     def config_map(self, name: str) -> dict[str, bytes]:
-        """The data of the rendered ConfigMap ``name``."""
-        data = find(self.objects, "ConfigMap", name).get("data") or {}
-        return {key: value.encode() for key, value in data.items()}
+        """The data of ConfigMap ``name``, rendered or external."""
+        rendered = [o for o in self.objects if o["kind"] == "ConfigMap"]
+        named = [o for o in rendered if o["metadata"]["name"] == name]
+        if named:
+            return {key: value.encode() for key, value in (named[0].get("data") or {}).items()}
+        assert name in self.external, f"ConfigMap {name} is neither rendered nor given"
+        return dict(self.external[name])
 
     def lay_out(self) -> None:
         """Write every mounted volume's files under ``root``, with container paths rewritten."""
@@ -259,8 +264,8 @@ class PodFixture:
         return Path(self.path(args[args.index("--config") + 1]))
 
 
-def external_secrets() -> dict[str, dict[str, bytes]]:
-    """The Secrets production-values.yaml names but leaves to the cluster, with real PEM."""
+def external_objects() -> dict[str, dict[str, bytes]]:
+    """The Secrets and ConfigMaps production-values.yaml names but leaves to the cluster."""
     gateway_ca, server_ca, kafka_ca = trustme.CA(), trustme.CA(), trustme.CA()
     server = server_ca.issue_cert(f"{RELEASE}.{NAMESPACE}.svc", "localhost")
     return {
@@ -271,6 +276,7 @@ def external_secrets() -> dict[str, dict[str, bytes]]:
         "sluice-gateway-ca": {"ca.crt": gateway_ca.cert_pem.bytes()},
         "kafka-cluster-ca": {"ca.crt": kafka_ca.cert_pem.bytes()},
         "sluice-kafka-user": {"password": EXTERNAL_KAFKA_PASSWORD.encode()},
+        "plant-device-registry": {"devices.yaml": b"devices:\n  pump-7: {site: plant-north}\n"},
     }
 
 
@@ -278,6 +284,6 @@ def lay_out_pod(values: Mapping[str, Any], root: Path) -> tuple[PodFixture, list
     """Render the chart and lay its server pod out under ``root``."""
     objects = render_chart(values)
     spec = pod_spec(objects)
-    fixture = PodFixture(objects, spec, server_container(spec), root, external_secrets())
+    fixture = PodFixture(objects, spec, server_container(spec), root, external_objects())
     fixture.lay_out()
     return fixture, objects
