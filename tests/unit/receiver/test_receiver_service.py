@@ -9,51 +9,15 @@ from typing import Any
 
 import grpc
 import pytest
-from prometheus_client import CollectorRegistry
 
 from sluice import reasons
-from sluice.auth import AuthConfig, NoAuth
 from sluice.errors import Unavailable
-from sluice.ops.metrics import Metrics
-from sluice.ratelimit.config import RateLimitConfig
-from sluice.ratelimit.limiter import RateLimiter
-from sluice.receiver.admission import Admission
-from sluice.receiver.budget import InflightBudget
-from sluice.receiver.config import ServerConfig
-from sluice.receiver.dedup import AckCache
-from sluice.receiver.service import IngestService
-from sluice.stage import Stage
 from sluice.testing import FailingSink, RecordingSink
-from sluice.v1.ingest_pb2 import Ack, AckStatus, Reading, ReadingBatch
+from sluice.v1.ingest_pb2 import Ack, AckStatus
 from sluice.v1.ingest_pb2_grpc import IngestStub
+from tests.unit.receiver.receiver_helpers import Harness, message, start
 
 OK = AckStatus.ACK_STATUS_OK
-
-
-class Harness:
-    def __init__(self, service: IngestService, port: int, metrics: Metrics) -> None:
-        self.service = service
-        self.target = f"127.0.0.1:{port}"
-        self.metrics = metrics
-
-
-async def start(sink: Stage, **server: Any) -> tuple[grpc.aio.Server, Harness]:
-    config = ServerConfig(**server)
-    metrics = Metrics(CollectorRegistry())
-    admission = Admission(
-        sink,
-        RateLimiter(RateLimitConfig(), metrics),
-        InflightBudget(config.queue_max_bytes, config.queue_max_readings, metrics),
-        AckCache(config.dedup_entries),
-        config,
-        metrics,
-    )
-    service = IngestService(admission, NoAuth(AuthConfig()), config, metrics)
-    grpc_server = grpc.aio.server()
-    grpc_server.add_generic_rpc_handlers((service.generic_handler(),))
-    port = grpc_server.add_insecure_port("127.0.0.1:0")
-    await grpc_server.start()
-    return grpc_server, Harness(service, port, metrics)
 
 
 @pytest.fixture
@@ -63,15 +27,6 @@ async def holding() -> AsyncIterator[tuple[RecordingSink, Harness]]:
     yield sink, harness
     sink.release()
     await server.stop(None)
-
-
-def message(seq: int, session: str = "s-1", readings: int = 1) -> ReadingBatch:
-    return ReadingBatch(
-        seq=seq,
-        source_id="gw",
-        session_id=session,
-        readings=[Reading(device_id="d", metric="m", value=float(i)) for i in range(readings)],
-    )
 
 
 async def open_stream(target: str) -> tuple[grpc.aio.Channel, Any]:
