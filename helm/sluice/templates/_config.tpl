@@ -33,6 +33,13 @@ tmp: /tmp
 {{- end }}
 {{- $_ := set $config "server" (mergeOverwrite $config.server (dict "tls" $tls)) }}
 {{- end }}
+{{- if .Values.httpIngest.enabled }}
+{{- $http := dict "enabled" true "listen" (printf "%s:%d" $host (int .Values.ports.http)) }}
+{{- if .Values.tls.enabled }}
+{{- $_ := set $http "tls" $config.server.tls }}
+{{- end }}
+{{- $_ := set $config "http" (mergeOverwrite (dig "http" dict $config) $http) }}
+{{- end }}
 {{- $client := deepCopy .Values.kafka.client }}
 {{- $protocol := include "sluice.kafkaSecurityProtocol" . }}
 {{- if ne $protocol "PLAINTEXT" }}

@@ -191,6 +191,11 @@ spec:
         - name: metrics
           containerPort: {{ .Values.ports.metrics }}
           protocol: TCP
+        {{- if .Values.httpIngest.enabled }}
+        - name: http
+          containerPort: {{ .Values.ports.http }}
+          protocol: TCP
+        {{- end }}
       env:
         {{- include "sluice.env" . | nindent 8 }}
       startupProbe:

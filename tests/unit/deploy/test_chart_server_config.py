@@ -64,6 +64,9 @@ def test_production_tokens_tls_and_kafka_credentials_reach_the_server(tmp_path: 
     assert client["sasl.password"] == EXTERNAL_KAFKA_PASSWORD
     assert Path(str(client["ssl.ca.location"])).is_file()
     assert settings.kafka.topic == "plant.readings.v1"
+    assert settings.http.enabled
+    assert settings.http.listen == "0.0.0.0:8081"
+    assert settings.http.tls == settings.server.tls
 
 
 def test_user_config_cannot_move_the_listeners_the_pod_exposes() -> None:

@@ -306,6 +306,7 @@ def test_network_policy_admits_grpc_and_metrics_and_lets_out_dns_and_kafka() -> 
     ingress_ports = [rule["ports"][0]["port"] for rule in policy["ingress"]]
     egress_ports = {port["port"] for rule in policy["egress"] for port in rule["ports"]}
     assert ingress_ports == ["grpc", "metrics"]
+    assert policy["ingress"][0]["ports"][1]["port"] == "http"
     assert {53, 9093, 4317} <= egress_ports
 
 
@@ -351,3 +352,17 @@ BAD_VALUES: list[tuple[dict[str, Any], str]] = [
 def test_bad_values_fail_at_install_naming_the_key(values: dict[str, Any], key: str) -> None:
     with pytest.raises(helm_python.HelmValuesError, match=key):
         render_chart(values)
+
+
+def test_http_ingest_gets_a_container_port_and_a_service_port_when_enabled() -> None:
+    def ports(values: dict[str, Any]) -> tuple[set[str], set[str]]:
+        objects = render_chart(values)
+        service = find(objects, "Service", "sluice")["spec"]["ports"]
+        container = server_container(rendered_pod_spec(objects))["ports"]
+        return {p["name"] for p in service}, {p["name"] for p in container}
+
+    assert ports({}) == ({"grpc"}, {"grpc", "metrics"})
+    assert ports({"httpIngest": {"enabled": True}}) == (
+        {"grpc", "http"},
+        {"grpc", "metrics", "http"},
+    )
