@@ -51,6 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="a topic setting such as retention.ms=604800000; repeatable",
     )
 
+    rollup = commands.add_parser(
+        "rollup", help="roll the readings topic up per hour into the roll-up store"
+    )
+    rollup.add_argument("--config", type=Path, help="YAML config file (rollup, kafka sections)")
+    query = commands.add_parser("query", help="serve the query API over the roll-up store")
+    query.add_argument("--config", type=Path, help="YAML config file (query, rollup.store)")
+
     commands.add_parser(
         "hash-token",
         help="print the sha256:<hex> digest of a bearer token read from stdin, for auth.tokens",
@@ -127,6 +134,23 @@ def create_topics_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_rollup_or_query(command: str, settings: Settings) -> int:
+    """Run ``sluice rollup`` or ``sluice query`` in this process, on uvloop."""
+    import uvloop
+
+    from sluice.ops.logs import configure_logging
+
+    configure_logging(settings.logging)
+    if command == "rollup":
+        from sluice.ops.metrics import Metrics
+        from sluice.rollup.service import serve_rollup
+
+        return uvloop.run(serve_rollup(settings, Metrics()))
+    from sluice.query.service import serve_query
+
+    return uvloop.run(serve_query(settings))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sluice`` console script."""
     args_list = list(sys.argv[1:] if argv is None else argv)
@@ -161,6 +185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.workers == 1:
             return run_worker(settings)
         return run_supervisor(settings, args.config, args.workers)
+    if args.command in ("rollup", "query"):
+        return run_rollup_or_query(args.command, load_or_exit(args.config))
     if args.command == "dev":
         import uvloop
 

@@ -11,7 +11,7 @@ from typing import Literal
 from confluent_kafka import Producer
 
 from sluice.batch import Batch, Record
-from sluice.kafka.config import KafkaConfig
+from sluice.kafka.config import DEFAULT_TOPIC, KafkaConfig
 from sluice.kafka.records import readings_records
 from sluice.rollup.decode import DecodedRecord
 from sluice.rollup.store import RollupStore
@@ -80,6 +80,7 @@ def kafka_records(
     source: str = "gw-1",
     encoding: Literal["protobuf", "json"] = "protobuf",
     key: Literal["source", "device"] = "source",
+    topic: str = DEFAULT_TOPIC,
 ) -> list[Record]:
     """The readings records the server would produce for this accepted batch."""
     message = ReadingBatch(seq=seq, source_id=source, session_id=session, readings=readings)
@@ -94,7 +95,7 @@ def kafka_records(
             done=loop.create_future(),
             accepted=len(readings),
         )
-        return readings_records(batch, KafkaConfig(encoding=encoding, key=key))
+        return readings_records(batch, KafkaConfig(encoding=encoding, key=key, topic=topic))
     finally:
         loop.close()
 

@@ -1,0 +1,63 @@
+"""The query API's listener, and the ``sluice query`` process that serves it.
+
+The listener is its own port (``query.listen``), with HTTPS when ``query.tls`` is set;
+never the ops port. ``sluice query`` opens the store ``rollup.store`` names (creating its
+tables if missing), serves until SIGTERM or SIGINT, then finishes open requests and exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from fastapi import FastAPI
+
+from sluice.auth import build_authenticator
+from sluice.config import Settings
+from sluice.httpingest.listener import server_context
+from sluice.ops.server import OpsServer
+from sluice.query.app import build_query_app
+from sluice.rollup.backends import open_store
+from sluice.rollup.store import RollupStore
+
+log = logging.getLogger(__name__)
+
+
+def query_app(settings: Settings, store: RollupStore) -> FastAPI:
+    """The query app over ``store``, authenticating callers as ``auth`` says."""
+    return build_query_app(
+        store,
+        build_authenticator(settings.auth),
+        settings.query,
+        token_required=settings.auth.mode != "none",
+    )
+
+
+def query_listener(settings: Settings, store: RollupStore, listen: str | None = None) -> OpsServer:
+    """The HTTP(S) listener of the query app, on ``listen`` (default ``query.listen``)."""
+    tls = settings.query.tls
+    return OpsServer(
+        listen or settings.query.listen,
+        query_app(settings, store),
+        None if tls is None else server_context(tls),
+    )
+
+
+async def serve_query(settings: Settings) -> int:
+    """Run ``sluice query`` until SIGTERM or SIGINT; returns the exit code."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    store = await asyncio.to_thread(open_store, settings.rollup)
+    listener = query_listener(settings, store)
+    try:
+        await listener.start()
+        log.info("sluice query ready", extra={"port": listener.port})
+        await stop.wait()
+    finally:
+        await listener.shutdown()
+        store.close()
+    log.info("sluice query stopped")
+    return 0
