@@ -1,19 +1,25 @@
-"""``sluice dev``: a local broker, the server and a simulated fleet, with live throughput.
+"""``sluice dev``: a local broker, the server and a simulated fleet, with live throughput,
+and the roll-up (SQLite) with the query API over it, so the fleet's hourly figures show.
 
 Everything runs on loopback and everything started here is stopped on Ctrl-C (or after
-``--duration``): the fleet first, then the server drains, then the broker stops.
+``--duration``): the fleet first, then the server drains, then the query API and the
+roll-up stop, then the broker.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import signal
 import sys
+import tempfile
+from pathlib import Path
 
 from sluice.broker import TansuBroker, create_topics
 from sluice.config import Settings
 from sluice.ops.metrics import Metrics
+from sluice.rollup.embedded import EmbeddedRollup, with_dev_rollup
 from sluice.worker import Worker
 
 DEV_STREAMS = 4
@@ -38,11 +44,13 @@ async def run_dev(settings: Settings, devices: int, rate: float, duration: float
 
     broker = TansuBroker()
     broker.start()
+    rollup_dir = tempfile.mkdtemp(prefix="sluice-dev-rollup-")
     try:
         create_topics(broker.bootstrap, [settings.kafka.topic, settings.kafka.dlq_topic])
         settings = with_bootstrap(settings, broker.bootstrap)
         worker = Worker(settings, Metrics())
         await worker.start()
+        embedded = EmbeddedRollup(with_dev_rollup(settings, Path(rollup_dir)), worker.metrics)
         print(
             f"sluice dev: broker {broker.bootstrap}, gRPC 127.0.0.1:{worker.grpc_port}, "
             f"ops {settings.ops.listen}; {devices} devices at {rate:,.0f} readings/s. "
@@ -50,6 +58,12 @@ async def run_dev(settings: Settings, devices: int, rate: float, duration: float
             flush=True,
         )
         try:
+            await embedded.start()
+            print(
+                f"sluice dev: hourly roll-ups at {embedded.query_url}/docs, e.g. "
+                f"curl {embedded.query_url}/v1/metrics/temperature/hourly",
+                flush=True,
+            )
             fleet = Fleet(
                 f"127.0.0.1:{worker.grpc_port}",
                 devices=devices,
@@ -65,10 +79,14 @@ async def run_dev(settings: Settings, devices: int, rate: float, duration: float
                 with contextlib.suppress(asyncio.CancelledError):
                     await progress
             print_summary(fleet.stats)
+            if await embedded.catch_up(fleet.stats.readings_accepted):
+                print(embedded.summary(), flush=True)
         finally:
             await worker.shutdown()
+            await embedded.shutdown()
     finally:
         broker.stop()
+        shutil.rmtree(rollup_dir, ignore_errors=True)
     print("sluice dev: stopped", file=sys.stderr, flush=True)
     return 0
 
