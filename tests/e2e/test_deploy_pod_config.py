@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sluice.broker import TansuBroker
 from sluice.kafka.config import DEFAULT_DLQ_TOPIC, DEFAULT_TOPIC
 from sluice.netutil import free_port
-from tests.support.deploy import SERVICE_LINKS, PodFixture, lay_out_pod, production_values
+from tests.support.deploy import (
+    SERVICE_LINKS,
+    PodFixture,
+    lay_out_pod,
+    production_values,
+)
 from tests.support.servers import SluiceServer
 
 pytestmark = pytest.mark.e2e
@@ -26,6 +32,9 @@ pytestmark = pytest.mark.e2e
 COMMAND_TIMEOUT_S = 60.0
 PROBES = ("startupProbe", "livenessProbe", "readinessProbe")
 TLS_VALUES = {"tls": {"enabled": True, "secretName": "sluice-grpc-tls"}}
+READINESS_TIMEOUT_S = 20.0
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
 def run_sluice(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -107,3 +116,27 @@ def test_the_topics_job_creates_both_topics(tmp_path: Path) -> None:
     assert again.returncode == 0, again.stderr
     assert {DEFAULT_TOPIC, DEFAULT_DLQ_TOPIC} <= set(created)
     assert len(created[DEFAULT_TOPIC].partitions) == 3
+
+
+def health(server: SluiceServer, service: str) -> int:
+    with grpc.insecure_channel(server.target) as channel:
+        request = health_pb2.HealthCheckRequest(service=service)
+        status: int = health_pb2_grpc.HealthStub(channel).Check(request, timeout=5).status
+        return status
+
+
+def test_a_kafka_outage_without_a_spool_fails_readiness_and_never_liveness(
+    tmp_path: Path,
+) -> None:
+    pod, _ = lay_out_pod({"spool": {"enabled": False}}, tmp_path / "pod")
+    liveness = pod.container["livenessProbe"]["grpc"].get("service", "")
+    readiness = pod.container["readinessProbe"]["grpc"]["service"]
+    with TansuBroker() as broker, server_for(pod, tmp_path, broker.bootstrap) as server:
+        before = {"liveness": health(server, liveness), "readiness": health(server, readiness)}
+        broker.stop()
+        deadline = time.monotonic() + READINESS_TIMEOUT_S
+        while health(server, readiness) == SERVING and time.monotonic() < deadline:
+            time.sleep(0.1)
+        during = {"liveness": health(server, liveness), "readiness": health(server, readiness)}
+    assert before == {"liveness": SERVING, "readiness": SERVING}
+    assert during == {"liveness": SERVING, "readiness": NOT_SERVING}
