@@ -139,16 +139,21 @@ def run_rollup_or_query(command: str, settings: Settings) -> int:
     import uvloop
 
     from sluice.ops.logs import configure_logging
+    from sluice.rollup.store import StoreUnavailable
 
     configure_logging(settings.logging)
-    if command == "rollup":
-        from sluice.ops.metrics import Metrics
-        from sluice.rollup.service import serve_rollup
+    try:
+        if command == "rollup":
+            from sluice.ops.metrics import Metrics
+            from sluice.rollup.service import serve_rollup
 
-        return uvloop.run(serve_rollup(settings, Metrics()))
-    from sluice.query.service import serve_query
+            return uvloop.run(serve_rollup(settings, Metrics()))
+        from sluice.query.service import serve_query
 
-    return uvloop.run(serve_query(settings))
+        return uvloop.run(serve_query(settings))
+    except StoreUnavailable as error:
+        print(f"sluice: the roll-up store is unavailable: {error}", file=sys.stderr)
+        return 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -45,7 +45,20 @@ def decode_cursor(cursor: str | None, listing: str, initial: Key) -> Key:
     ):
         raise BadRequest("cursor belongs to another listing") from None
     key: Key = decoded[1]
+    if not _storable(key):
+        raise BadRequest("cursor is not a cursor this API returned")
     return key
+
+
+def _storable(key: str | int) -> bool:
+    """True for keys a store can compare: int64-sized numbers, text without NUL or surrogates."""
+    if isinstance(key, int):
+        return -(2**62) < key < 2**62
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in key
 
 
 def next_cursor(listing: str, keys: list[Key], limit: int) -> str | None:
@@ -67,13 +80,16 @@ def hour_span(
     holding ``from``, and before ``to``.
     """
     end = now if end is None else _aware(end)
-    start = end - timedelta(hours=default_hours) if start is None else _aware(start)
+    try:
+        start = end - timedelta(hours=default_hours) if start is None else _aware(start)
+    except OverflowError:
+        raise BadRequest(f"to ({end.isoformat()}) leaves no room for the default range") from None
     if start >= end:
-        raise BadRequest(f"from ({_show(start)}) must be before to ({_show(end)})")
+        raise BadRequest(f"from ({start.isoformat()}) must be before to ({end.isoformat()})")
     if end - start > timedelta(hours=max_hours):
         raise BadRequest(
-            f"from ({_show(start)}) to to ({_show(end)}) spans more than {max_hours} hours; "
-            "ask for a shorter range"
+            f"from ({start.isoformat()}) to to ({end.isoformat()}) spans more than "
+            f"{max_hours} hours; ask for a shorter range"
         )
     first = math.floor(start.timestamp() / HOUR_S) * HOUR_S
     return first, math.ceil(end.timestamp())
@@ -81,7 +97,3 @@ def hour_span(
 
 def _aware(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
-
-
-def _show(moment: datetime) -> str:
-    return moment.isoformat()

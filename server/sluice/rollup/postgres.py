@@ -56,6 +56,9 @@ class PostgresRollupStore(RollupStore):
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_ID,))
                 for statement in self.schema():
                     cursor.execute(statement)
+        except psycopg.OperationalError as exc:
+            self._pool.close()
+            raise StoreUnavailable(f"PostgreSQL: {exc}") from exc
         except BaseException:
             self._pool.close()
             raise

@@ -38,17 +38,23 @@ class SqliteRollupStore(RollupStore):
         """Create the file and its tables if missing, and switch it to WAL mode."""
         with self._lock:
             if self._writer is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                writer = self._connect()
                 try:
-                    writer.execute("PRAGMA journal_mode=WAL")
-                    for statement in self.schema():
-                        writer.execute(statement)
-                except sqlite3.Error:
-                    writer.close()
-                    raise
-                self._writer = writer
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                    self._writer = self._create()
+                except (OSError, sqlite3.OperationalError) as exc:
+                    raise StoreUnavailable(f"SQLite {self.path}: {exc}") from exc
         return self
+
+    def _create(self) -> sqlite3.Connection:
+        writer = self._connect()
+        try:
+            writer.execute("PRAGMA journal_mode=WAL")
+            for statement in self.schema():
+                writer.execute(statement)
+        except sqlite3.Error:
+            writer.close()
+            raise
+        return writer
 
     def _connect(self) -> sqlite3.Connection:
         # isolation_level=None: transactions are begun and ended explicitly below.

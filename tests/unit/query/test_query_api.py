@@ -12,6 +12,7 @@ import pytest
 from sluice.auth import AuthConfig, TokenConfig, build_authenticator, token_digest
 from sluice.query.app import build_query_app
 from sluice.query.config import QueryConfig
+from sluice.query.paging import encode_cursor
 from sluice.rollup.sqlite import SqliteRollupStore
 from sluice.rollup.store import StoreUnavailable
 from sluice.v1.ingest_pb2 import Reading
@@ -221,6 +222,9 @@ HOURLY = "/v1/devices/dev-01/metrics/humidity/hourly"
         ("/v1/devices", {"limit": 0}, "query.limit:"),
         ("/v1/devices", {"limit": 51}, "query.limit:"),
         ("/v1/devices", {"cursor": "not-a-cursor"}, "cursor is not a cursor"),
+        ("/v1/devices", {"cursor": encode_cursor("devices", "\ud800")}, "not a cursor"),
+        (HOURLY, {"cursor": encode_cursor("hours", 10**30)}, "not a cursor"),
+        (HOURLY, {"to": "0001-01-01T00:30:00Z"}, "no room for the default range"),
         (
             "/v1/devices/dev-01/metrics",
             {"cursor": "WyJkZXZpY2VzIiwiZGV2LTAyIl0"},
