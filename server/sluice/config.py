@@ -31,6 +31,7 @@ from sluice.query.config import QueryConfig
 from sluice.ratelimit.config import RateLimitConfig
 from sluice.receiver.config import ServerConfig
 from sluice.rollup.config import RollupConfig
+from sluice.spool.config import SpoolConfig
 
 ENV_PREFIX = "SLUICE__"
 _INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -59,6 +60,7 @@ class Settings(BaseSettings):
     transforms: TransformsConfig = TransformsConfig()
     ratelimit: RateLimitConfig = RateLimitConfig()
     kafka: KafkaConfig = KafkaConfig()
+    spool: SpoolConfig = SpoolConfig()
     logging: LoggingConfig = LoggingConfig()
     rollup: RollupConfig = RollupConfig()
     query: QueryConfig = QueryConfig()

@@ -20,10 +20,20 @@ from sluice.broker import TansuBroker, create_topics
 from sluice.config import Settings
 from sluice.ops.metrics import Metrics
 from sluice.rollup.embedded import EmbeddedRollup, with_dev_rollup
+from sluice.spool.config import DEFAULT_DIR as DEFAULT_SPOOL_DIR
 from sluice.worker import Worker
 
 DEV_STREAMS = 4
 DEV_INVALID_FRACTION = 0.01
+
+
+def with_dev_spool(settings: Settings, directory: Path) -> Settings:
+    """``settings`` spooling into ``directory``, unless ``spool.dir`` was configured: the dev
+    broker keeps nothing across runs, so neither does the dev spool."""
+    if settings.spool.dir != DEFAULT_SPOOL_DIR:
+        return settings
+    spool = settings.spool.model_copy(update={"dir": directory})
+    return settings.model_copy(update={"spool": spool})
 
 
 def with_bootstrap(settings: Settings, bootstrap: str) -> Settings:
@@ -44,10 +54,11 @@ async def run_dev(settings: Settings, devices: int, rate: float, duration: float
 
     broker = TansuBroker()
     broker.start()
+    spool_dir = tempfile.mkdtemp(prefix="sluice-dev-spool-")
     rollup_dir = tempfile.mkdtemp(prefix="sluice-dev-rollup-")
     try:
         create_topics(broker.bootstrap, [settings.kafka.topic, settings.kafka.dlq_topic])
-        settings = with_bootstrap(settings, broker.bootstrap)
+        settings = with_dev_spool(with_bootstrap(settings, broker.bootstrap), Path(spool_dir))
         worker = Worker(settings, Metrics())
         await worker.start()
         embedded = EmbeddedRollup(with_dev_rollup(settings, Path(rollup_dir)), worker.metrics)
@@ -86,6 +97,7 @@ async def run_dev(settings: Settings, devices: int, rate: float, duration: float
             await embedded.shutdown()
     finally:
         broker.stop()
+        shutil.rmtree(spool_dir, ignore_errors=True)
         shutil.rmtree(rollup_dir, ignore_errors=True)
     print("sluice dev: stopped", file=sys.stderr, flush=True)
     return 0

@@ -19,12 +19,16 @@ class Pipeline:
     def __init__(self, settings: Settings, metrics: Metrics) -> None:
         self.limiter = RateLimiter(settings.ratelimit, metrics)
         self.producer = AsyncProducer(settings.kafka, metrics)
-        sink = KafkaSink(self.producer, metrics)
+        self.sink = sink = KafkaSink(self.producer, metrics, settings.spool)
         builder = RecordBuilder(settings.kafka, metrics, self.limiter.allow_dlq, sink)
         limits = RateLimitStage(self.limiter, builder)
         checks = CheckStage(settings.checks, settings.transforms, metrics, limits)
         self.head: Stage = checks
         self._stages: list[Stage] = [checks, limits, builder, sink]
+
+    def accepting(self) -> bool:
+        """False when no batch can be made durable: Kafka unreachable and no spool room."""
+        return self.sink.accepting
 
     async def start(self) -> None:
         """Start every stage, downstream first, so each has somewhere to send."""

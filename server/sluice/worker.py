@@ -37,6 +37,9 @@ from sluice.tls import CertificateReloader
 
 log = logging.getLogger(__name__)
 
+READINESS_INTERVAL_S = 0.5
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
 STREAM_HEADROOM = 16
 """HTTP/2 streams a connection may open beyond ``server.max_streams_per_connection``."""
 
@@ -98,10 +101,32 @@ class Worker:
         self._ready = False
         self._stop = asyncio.Event()
         self._stopped = False
+        self._readiness: asyncio.Task[None] | None = None
 
     def ready(self) -> bool:
-        """True while this worker accepts new batches."""
-        return self._ready
+        """True while this worker accepts new batches: not draining, and Kafka or the spool
+        can take them (a Kafka outage alone leaves the worker ready while the spool has room)."""
+        return self._ready and self.pipeline.accepting()
+
+    def why_not_ready(self) -> str:
+        """Why ``ready()`` is false."""
+        if not self._ready:
+            return "draining" if self._stopped else "starting"
+        return "Kafka is unreachable (circuit breaker open) and the spool is full or disabled"
+
+    async def _follow_readiness(self) -> None:
+        """Keep the gRPC health of the Ingest service (the readiness probe's) and
+        ``sluice_ready`` in step with ``ready()``; the overall status (liveness) never
+        depends on Kafka."""
+        shown = True
+        while True:
+            await asyncio.sleep(READINESS_INTERVAL_S)
+            ready = self.ready()
+            if ready != shown and not self._stopped:
+                shown = ready
+                status = health_pb2.HealthCheckResponse.SERVING if ready else NOT_SERVING
+                await self.health.set(SERVICE_NAME, status)
+                self.metrics.ready.set(int(ready))
 
     async def start(self) -> None:
         """Start the pipeline, then the gRPC listener, then the ops listener."""
@@ -129,7 +154,8 @@ class Worker:
         if self.http is not None:
             await self.http.start()
         self._ops = OpsServer(
-            self.settings.ops.listen, build_ops_app(self.metrics.registry, self.ready)
+            self.settings.ops.listen,
+            build_ops_app(self.metrics.registry, self.ready, self.why_not_ready),
         )
         await self._ops.start()
         serving = health_pb2.HealthCheckResponse.SERVING
@@ -137,6 +163,7 @@ class Worker:
         await self.health.set(SERVICE_NAME, serving)
         self._ready = True
         self.metrics.ready.set(1)
+        self._readiness = asyncio.create_task(self._follow_readiness(), name="readiness")
         log.info(
             "sluice worker ready",
             extra={
@@ -170,6 +197,8 @@ class Worker:
         self._stopped = True
         self._ready = False
         self.metrics.ready.set(0)
+        if self._readiness is not None:
+            self._readiness.cancel()
         await self.health.enter_graceful_shutdown()
         try:
             async with asyncio.timeout(self.settings.server.drain_timeout_s):

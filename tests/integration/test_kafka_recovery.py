@@ -1,4 +1,5 @@
-"""The producer through broker outages: restarts, and queues that stay full too long."""
+"""The producer through broker outages: restarts, the circuit breaker without a spool, and
+queues that stay full too long."""
 
 from __future__ import annotations
 
@@ -40,12 +41,19 @@ async def test_after_a_broker_restart_the_producer_is_replaced_and_nothing_is_lo
             await asyncio.wait_for(before.done, DELIVERED_WITHIN_S)
 
             broker.stop()
-            await eventually(lambda: pipeline.sample("sluice_broker_up") == 0)
+            # Sent before the event loop runs again, so before it hears that every broker is
+            # down: librdkafka takes the record, and holds it through the restart.
             during = await pipeline.send(make_batch([reading(value=2.0)], seq=2))
+            await eventually(lambda: pipeline.sample("sluice_broker_up") == 0)
+            # The breaker is open and there is no spool: refused at once, never queued.
+            refused = await pipeline.send(make_batch([reading(value=9.0)], seq=9))
+            with pytest.raises(Unavailable):
+                await asyncio.wait_for(refused.done, 1.0)
             restarted.start()
             create_topics(restarted.bootstrap, [topic])
 
             assert await asyncio.wait_for(during.done, DELIVERED_WITHIN_S) is None
+            await eventually(lambda: pipeline.sample("sluice_broker_up") == 1)
             after = await pipeline.send(make_batch([reading(value=3.0)], seq=3))
             assert await asyncio.wait_for(after.done, DELIVERED_WITHIN_S) is None
 

@@ -40,7 +40,9 @@ def stream_in_background(target: str, messages: list[Any]) -> tuple[threading.Th
 
 def test_no_ack_before_the_broker_holds_the_batch(tansu: Any, tmp_path: Path) -> None:
     topic = f"delivery-{uuid.uuid4().hex[:8]}"
-    with SluiceServer(config(tansu.bootstrap, topic), tmp_path) as srv:
+    # Without a spool, durable means in Kafka alone (the spool's Acks: tests/faults).
+    no_spool = {**config(tansu.bootstrap, topic), "spool": {"enabled": False}}
+    with SluiceServer(no_spool, tmp_path) as srv:
         assert stream(srv.target, [batch([reading("warm")], seq=1)])[0].status == 1
         tansu.pause()
         try:

@@ -23,6 +23,8 @@ READY_TIMEOUT_S = 30.0
 class SluiceServer:
     """One ``sluice serve`` process (a worker, or a supervisor and its workers).
 
+    ``ports`` (gRPC, ops) reuses the ports of an earlier server, to restart it in place.
+
     It runs in a session of its own, so ``stop``/``kill`` reach its workers through the
     process group of the PID this object started, and nothing else.
     """
@@ -33,12 +35,15 @@ class SluiceServer:
         workdir: Path,
         workers: int = 1,
         env: dict[str, str] | None = None,
+        ports: tuple[int, int] | None = None,
     ) -> None:
-        self.grpc_port = free_port()
-        self.ops_port = free_port()
+        self.grpc_port, self.ops_port = ports or (free_port(), free_port())
         merged = dict(config)
         merged["server"] = {"listen": f"127.0.0.1:{self.grpc_port}", **config.get("server", {})}
         merged["ops"] = {"listen": f"127.0.0.1:{self.ops_port}", **config.get("ops", {})}
+        # A spool of its own unless told otherwise, so no test adopts another's segments.
+        spool_dir = str(workdir / f"spool-{self.grpc_port}")
+        merged["spool"] = {"dir": spool_dir, **config.get("spool", {})}
         self.config_path = workdir / f"sluice-{self.grpc_port}.yaml"
         self.config_path.write_text(yaml.safe_dump(merged), encoding="utf-8")
         self.log_path = workdir / f"sluice-{self.grpc_port}.log"
@@ -56,8 +61,9 @@ class SluiceServer:
         """The base URL of the ops listener."""
         return f"http://127.0.0.1:{self.ops_port}"
 
-    def start(self) -> SluiceServer:
-        """Start the process and wait until /readyz answers 200."""
+    def start(self, until: str = "/readyz") -> SluiceServer:
+        """Start the process and wait until ``until`` answers 200 (``/healthz`` for a server
+        that is up but, by design, not ready: Kafka down and no spool room)."""
         command = [sys.executable, "-m", "sluice", "serve", "--config", str(self.config_path)]
         command += ["--workers", str(self.workers)]
         with self.log_path.open("ab") as log:
@@ -68,7 +74,7 @@ class SluiceServer:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"sluice exited with {self.process.returncode}:\n{self.logs()}")
-            if self.http_status("/readyz") == 200:
+            if self.http_status(until) == 200:
                 return self
             time.sleep(0.05)
         self.kill()
@@ -126,7 +132,7 @@ class SluiceServer:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
     def __enter__(self) -> SluiceServer:
-        return self.start()
+        return self if self.process is not None else self.start()
 
     def __exit__(self, *_exc: object) -> None:
         if self.process is None:

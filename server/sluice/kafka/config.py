@@ -2,7 +2,7 @@
 
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from sluice.configbase import ComponentConfig
 
@@ -11,6 +11,32 @@ DEFAULT_DLQ_TOPIC = "sluice.readings.dlq.v1"
 DEFAULT_RECORD_MAX_BYTES = 900_000
 DEFAULT_RETRY_AFTER_MS = 1_000
 LOCKED_PROPERTIES = frozenset({"acks", "enable.idempotence", "request.required.acks"})
+DEFAULT_STALL_TIMEOUT_MS = 5_000
+DEFAULT_FAILURE_THRESHOLD = 3
+DEFAULT_BACKOFF_INITIAL_MS = 500
+DEFAULT_BACKOFF_MAX_MS = 30_000
+DEFAULT_PROBE_TIMEOUT_MS = 1_000
+
+
+class BreakerConfig(ComponentConfig):
+    """When Sluice stops sending batches to Kafka, and how it tries again."""
+
+    stall_timeout_ms: Annotated[int, Field(gt=0)] = DEFAULT_STALL_TIMEOUT_MS
+    """Open when records wait this long with no delivery report at all."""
+    failure_threshold: Annotated[int, Field(gt=0)] = DEFAULT_FAILURE_THRESHOLD
+    """Open after this many retryable delivery failures in a row (timeouts, transport)."""
+    backoff_initial_ms: Annotated[int, Field(gt=0)] = DEFAULT_BACKOFF_INITIAL_MS
+    """First wait before probing an open breaker; it doubles per failed probe, with jitter."""
+    backoff_max_ms: Annotated[int, Field(gt=0)] = DEFAULT_BACKOFF_MAX_MS
+    """Longest wait between probes of an open breaker."""
+    probe_timeout_ms: Annotated[int, Field(gt=0)] = DEFAULT_PROBE_TIMEOUT_MS
+    """How long a probe (a metadata request for the readings topic) may take to succeed."""
+
+    @model_validator(mode="after")
+    def _backoff_in_order(self) -> "BreakerConfig":
+        if self.backoff_max_ms < self.backoff_initial_ms:
+            raise ValueError("backoff_max_ms must not be below backoff_initial_ms")
+        return self
 
 
 class KafkaConfig(ComponentConfig):
@@ -40,6 +66,8 @@ class KafkaConfig(ComponentConfig):
     """librdkafka's queue.buffering.max.kbytes; a full queue is backpressure."""
     retry_after_ms: Annotated[int, Field(gt=0)] = DEFAULT_RETRY_AFTER_MS
     """How long a client told UNAVAILABLE because of Kafka is asked to wait before resending."""
+    breaker: BreakerConfig = BreakerConfig()
+    """The circuit breaker towards Kafka."""
     client: dict[str, str | int | float | bool] = Field(default_factory=dict)
     """Any librdkafka property (TLS, SASL, ...), passed through. acks and idempotence are fixed."""
 

@@ -34,21 +34,30 @@ FINAL_ERRORS: Final = frozenset(
 )
 """Delivery errors that resending the same record cannot fix."""
 
-BROKER_DOWN_ERRORS: Final = frozenset({KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT})
-"""Client errors that mean the cluster cannot be reached right now."""
-
 PRODUCER_FATAL_ERRORS: Final = frozenset(
     {
         KafkaError._FATAL,
         KafkaError.UNKNOWN_PRODUCER_ID,
         KafkaError.OUT_OF_ORDER_SEQUENCE_NUMBER,
         KafkaError._GAPLESS_GUARANTEE,
+        KafkaError.PRODUCER_FENCED,
     }
 )
-"""Idempotent-producer errors after which the producer instance must be replaced."""
+"""Idempotent-producer errors after which the producer instance must be replaced.
+
+PRODUCER_FENCED: an idempotent producer is only ever fenced by a broker that refused the
+epoch bump librdkafka makes after records were purged from its queue (Tansu does)."""
+
+PURGED_UNSENT: Final = KafkaError._PURGE_QUEUE
+"""The delivery report of a record purged from librdkafka's queue: it was never sent."""
 
 QUEUE_FULL_ERROR: Final = "_QUEUE_FULL"
 """The ``delivery_errors`` label of a record refused because the local queue stayed full."""
+
+
+class NotQueued(Unavailable):
+    """librdkafka never took the record: the producer was told to give records back (the
+    circuit breaker opened) while this one waited for room in its queue."""
 
 
 def refusal(error: KafkaError, topic: str, retry_after_ms: int) -> SluiceError:

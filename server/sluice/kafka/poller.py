@@ -5,8 +5,8 @@ one thread calls them at a time: the poller while it runs, then ``drain`` at shu
 round's reports reach the event loop through ONE ``call_soon_threadsafe``.
 
 The poller also watches the client:
-- broker reachability, for ``sluice_broker_up``: down on ``_ALL_BROKERS_DOWN`` or a transport
-  error, and up again once a metadata request succeeds (probed once a second while down);
+- every broker down (``_ALL_BROKERS_DOWN``): reported through ``all_brokers_down``, which
+  trips the circuit breaker (``sluice.kafka.breaker``; it probes its own way back);
 - a broken idempotent producer: a fatal client error, or an epoch storm. Tansu forgets
   producer ids when it restarts, and librdkafka then bumps its producer epoch a few times a
   second, forever, without ever raising a fatal error; the statistics show it.
@@ -25,17 +25,14 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any, Final, Generic, TypeVar
 
-from confluent_kafka import KafkaError, KafkaException, Producer
-from prometheus_client import Gauge
+from confluent_kafka import KafkaError, Producer
 
-from sluice.kafka.outcomes import BROKER_DOWN_ERRORS, is_producer_fatal
+from sluice.kafka.outcomes import is_producer_fatal
 
 log = logging.getLogger(__name__)
 
 POLL_INTERVAL_S: Final = 0.1
 DRAIN_ROUND_S: Final = 0.1
-PROBE_INTERVAL_S: Final = 1.0
-PROBE_TIMEOUT_S: Final = 0.5
 STATS_INTERVAL_MS: Final = 1000
 EPOCH_STORM: Final = 3
 """Producer-epoch bumps within one statistics interval that mean the producer is wedged."""
@@ -53,17 +50,18 @@ class DeliveryPoller(Generic[E]):
     ``settle(reports, fatal, now)`` runs on the loop once per round that has anything to
     say: ``reports`` are ``(entry, generation, error)`` for each delivery report, ``fatal``
     names a broken producer generation, and ``now`` is the monotonic time of the round.
+    ``all_brokers_down(generation)`` is called on the polling thread.
     """
 
     def __init__(
         self,
         loop: asyncio.AbstractEventLoop,
         settle: Callable[[list[tuple[E, int, KafkaError | None]], Fatal | None, float], None],
-        broker_up: Gauge,
+        all_brokers_down: Callable[[int], None],
     ) -> None:
         self._loop = loop
         self._settle = settle
-        self._broker_up = broker_up
+        self._all_brokers_down = all_brokers_down
         self._producer: Producer | None = None
         self._generation = 0
         self._retired: deque[Producer] = deque()
@@ -73,7 +71,6 @@ class DeliveryPoller(Generic[E]):
         self._reports: list[tuple[E, int, KafkaError | None]] = []
         self._fatal: Fatal | None = None
         self._last_epoch: tuple[int, int] | None = None
-        self._down = True
 
     def client_settings(self, generation: int) -> dict[str, Any]:
         """The callbacks (and statistics interval) a producer of ``generation`` needs."""
@@ -127,16 +124,12 @@ class DeliveryPoller(Generic[E]):
         self._retire()
 
     def _run(self) -> None:
-        next_probe = 0.0
         while not self._stop.is_set():
             producer = self._producer
             if producer is None:
                 return
             producer.poll(POLL_INTERVAL_S)
             self._retire()
-            if self._down and time.monotonic() >= next_probe:
-                self._probe(producer)
-                next_probe = time.monotonic() + PROBE_INTERVAL_S
             self._ship()
 
     def _collect(self, entry: E, generation: int, error: KafkaError | None, _: Any) -> None:
@@ -158,18 +151,9 @@ class DeliveryPoller(Generic[E]):
             old.poll(0)  # its reports name a replaced generation, and are ignored
             del old
 
-    def _probe(self, producer: Producer) -> None:
-        try:
-            producer.list_topics(timeout=PROBE_TIMEOUT_S)
-        except KafkaException:
-            return
-        self._down = False
-        self._broker_up.set(1)
-
     def _on_error(self, generation: int, error: KafkaError) -> None:
-        if error.code() in BROKER_DOWN_ERRORS:
-            self._down = True
-            self._broker_up.set(0)
+        if error.code() == KafkaError._ALL_BROKERS_DOWN:
+            self._all_brokers_down(generation)
         if is_producer_fatal(error) and generation == self._generation:
             self._fatal = (generation, f"{error.name()}: {error.str()}")
         log.warning(

@@ -121,15 +121,37 @@ class Metrics:
             registry=r,
             multiprocess_mode="livesum",
         )
+        self.spooled_readings = Counter(
+            "sluice_spooled_readings",
+            "Readings appended to the local spool (Kafka unreachable, or records it gave back).",
+            registry=r,
+        )
+        self.spool_replayed_readings = Counter(
+            "sluice_spool_replayed_readings",
+            "Readings replayed from the local spool and delivered to Kafka.",
+            registry=r,
+        )
+        self.spool_corrupt_records = Counter(
+            "sluice_spool_corrupt_records",
+            "Damaged stretches of the spool (torn tails, checksum failures) cut out and lost.",
+            registry=r,
+        )
+        self.breaker_opened = Counter(
+            "sluice_breaker_opened",
+            "Times the Kafka circuit breaker opened (Kafka found unreachable).",
+            registry=r,
+        )
         self.broker_up = Gauge(
             "sluice_broker_up",
-            "1 when the Kafka producer has a usable connection to the cluster.",
+            "1 while the Kafka circuit breaker is closed or probing; 0 while it is open "
+            "(the cluster is unreachable or not delivering).",
             registry=r,
             multiprocess_mode="livemax",
         )
         self.ready = Gauge(
             "sluice_ready",
-            "1 while the process accepts new batches (0 when draining).",
+            "1 while the process accepts new batches (0 when draining, or when Kafka is "
+            "unreachable and the spool full or disabled).",
             registry=r,
             multiprocess_mode="livemin",
         )

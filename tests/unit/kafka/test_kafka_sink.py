@@ -13,7 +13,8 @@ from sluice import reasons
 from sluice.batch import Batch, Record
 from sluice.errors import DeliveryFailed, SluiceError, Unavailable
 from sluice.kafka.batcher import RecordBuilder
-from sluice.kafka.config import KafkaConfig
+from sluice.kafka.breaker import CircuitBreaker
+from sluice.kafka.config import BreakerConfig, KafkaConfig
 from sluice.kafka.sink import KafkaSink
 from sluice.ops.metrics import Metrics
 
@@ -25,7 +26,10 @@ TOO_LARGE = DeliveryFailed(reasons.DELIVERY_FAILED, "MSG_SIZE_TOO_LARGE")
 class ScriptedProducer:
     """Takes records like AsyncProducer; the test settles each record's delivery."""
 
+    retry_after_ms = 1000
+
     def __init__(self, refuse_topic: str = "", refusal: SluiceError = UNAVAILABLE) -> None:
+        self.breaker = CircuitBreaker(BreakerConfig())
         self.produced: list[tuple[Record, asyncio.Future[None]]] = []
         self.calls: list[str] = []
         self._refuse_topic = refuse_topic
