@@ -4,7 +4,8 @@
 {{- $root := index . 0 }}
 {{- $probe := index . 1 }}
 {{- $path := index . 2 }}
-{{- if $root.Values.tls.enabled }}
+{{- /* The kubelet's gRPC probe speaks neither TLS nor loopback (auth.mode none listens there). */}}
+{{- if or $root.Values.tls.enabled (ne $root.Values.auth.mode "token") }}
 httpGet:
   path: {{ $path }}
   port: metrics

@@ -104,8 +104,15 @@ def test_probes_ask_the_grpc_health_service_and_never_kafka() -> None:
     assert container["readinessProbe"]["grpc"] == {"port": grpc_port, "service": "sluice.v1.Ingest"}
 
 
-def test_probes_use_the_ops_port_when_the_grpc_listener_has_tls() -> None:
-    container = server_container(pod_spec(VALUE_SETS["tls without client certificates"]))
+@pytest.mark.parametrize(
+    "values",
+    [VALUE_SETS["tls without client certificates"], {"auth": {"mode": "none"}}],
+    ids=["tls", "auth none: loopback listener"],
+)
+def test_probes_use_the_ops_port_where_the_kubelet_cannot_speak_grpc(
+    values: dict[str, Any],
+) -> None:
+    container = server_container(pod_spec(values))
     paths = {
         probe: (container[probe]["httpGet"]["path"], container[probe]["httpGet"]["port"])
         for probe in ("startupProbe", "livenessProbe", "readinessProbe")
