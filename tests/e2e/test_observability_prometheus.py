@@ -60,6 +60,7 @@ CORE_PANELS = {
     "Kafka produce latency",
     "In-flight readings",
     "Spool bytes and segments",
+    "Spool traffic",
     "Open streams per pod",
     "Rate-limit decisions",
 }
