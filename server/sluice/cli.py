@@ -15,7 +15,8 @@ EXIT_CONFIG = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of every subcommand but ``simulate``, which has its own."""
+    """The argument parser of every subcommand but the client commands (``simulate``,
+    ``replay``, ``connect``), which have their own."""
     parser = argparse.ArgumentParser(prog="sluice", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -64,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     commands.add_parser("simulate", help="stream a simulated fleet to a server", add_help=False)
+    commands.add_parser(
+        "replay", help="stream a log file (access or ETL runs) as readings", add_help=False
+    )
+    commands.add_parser(
+        "connect", help="poll a JSON API into readings (connector spec)", add_help=False
+    )
     return parser
 
 
@@ -103,6 +110,8 @@ def run_supervisor(settings: Settings, config: Path | None, workers: int) -> int
     # Every worker must bind the same ports, so a port 0 is resolved once, here.
     env["SLUICE__SERVER__LISTEN"] = with_port(settings.server.listen, free_port)
     env["SLUICE__OPS__LISTEN"] = with_port(settings.ops.listen, free_port)
+    if settings.http.enabled:
+        env["SLUICE__HTTP__LISTEN"] = with_port(settings.http.listen, free_port)
     command = [sys.executable, "-m", "sluice", "serve", "--workers", "1"]
     if config is not None:
         command += ["--config", str(config)]
@@ -163,6 +172,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from sluice_client.simulator import main as simulate
 
         return simulate(args_list[1:])
+    if args_list[:1] == ["replay"]:
+        from sluice_client.replay.cli import main as replay
+
+        return replay(args_list[1:])
+    if args_list[:1] == ["connect"]:
+        from sluice_client.connect.cli import main as connect
+
+        return connect(args_list[1:])
     args = build_parser().parse_args(args_list)
     if args.command == "check-config":
         settings = load_or_exit(args.config)

@@ -178,9 +178,11 @@ def test_unavailable_is_503_with_retry_after(tmp_path: Path) -> None:
     http = http_section()
     config = {
         "kafka": {"bootstrap_servers": f"127.0.0.1:{free_port()}", "delivery_timeout_ms": 1500},
+        "spool": {"enabled": False},  # with a spool the batch would be spooled: 200
         "http": http,
     }
-    with SluiceServer(config, tmp_path):
+    # Kafka down and no spool: live but, rightly, not ready.
+    with SluiceServer(config, tmp_path).start(until="/healthz"):
         response = Ingest(http).post({"readings": [reading("down-1")]}, headers={})
     assert response.status_code == 503
     assert response.json()["reason"] in (reasons.KAFKA_UNAVAILABLE, reasons.DELIVERY_FAILED)
