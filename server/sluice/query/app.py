@@ -91,6 +91,10 @@ def build_query_app(
         Query(ge=0, le=config.max_top, description="Devices with the highest mean per hour."),
     ]
     responses = error_responses(token_required)
+    # A path parameter decoding to "/" or a line break leaves the path unroutable.
+    routed = error_responses(
+        token_required, "No such path: a path parameter holds `/` or a line break."
+    )
     default_top = min(DEFAULT_TOP, config.max_top)
 
     def span(start: datetime | None, end: datetime | None) -> tuple[int, int]:
@@ -112,7 +116,9 @@ def build_query_app(
     @app.get(
         "/v1/devices/{device_id:path}/metrics",
         response_model=MetricPage,
-        responses=error_responses(token_required, not_found=True),
+        responses=error_responses(
+            token_required, "The device has no roll-ups, or the path holds `/` or a line break."
+        ),
         tags=["devices"],
     )
     def list_metrics(
@@ -135,7 +141,7 @@ def build_query_app(
     @app.get(
         "/v1/devices/{device_id:path}/metrics/{metric}/hourly",
         response_model=HourPage,
-        responses=responses,
+        responses=routed,
         tags=["devices"],
     )
     def device_hourly(
@@ -161,7 +167,7 @@ def build_query_app(
     @app.get(
         "/v1/metrics/{metric}/hourly",
         response_model=FleetHourPage,
-        responses=responses,
+        responses=routed,
         tags=["metrics"],
     )
     def fleet_hourly(

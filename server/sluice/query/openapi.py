@@ -16,8 +16,8 @@ from sluice.query.models import ErrorBody
 _ERROR = {"model": ErrorBody}
 
 
-def error_responses(token_required: bool, not_found: bool = False) -> dict[int | str, Any]:
-    """The documented error statuses of an operation."""
+def error_responses(token_required: bool, not_found: str = "") -> dict[int | str, Any]:
+    """The documented error statuses of an operation; ``not_found`` describes its 404."""
     responses: dict[int | str, Any] = {
         400: {**_ERROR, "description": "A parameter is invalid: `detail` says which and why."},
         503: {**_ERROR, "description": "The roll-up store is unavailable; retry later."},
@@ -26,7 +26,7 @@ def error_responses(token_required: bool, not_found: bool = False) -> dict[int |
         responses[401] = {**_ERROR, "description": "Missing, unknown or expired bearer token."}
         responses[403] = {**_ERROR, "description": "The token lacks the `query` scope."}
     if not_found:
-        responses[404] = {**_ERROR, "description": "The device has no roll-ups."}
+        responses[404] = {**_ERROR, "description": not_found}
     return responses
 
 
