@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Literal
 
 from confluent_kafka import Producer
@@ -13,6 +12,7 @@ from confluent_kafka import Producer
 from sluice.batch import Batch, Record
 from sluice.kafka.config import DEFAULT_TOPIC, KafkaConfig
 from sluice.kafka.records import readings_records
+from sluice.rollup.aggregate import Aggregate
 from sluice.rollup.decode import DecodedRecord
 from sluice.rollup.store import RollupStore
 from sluice.v1.ingest_pb2 import Reading, ReadingBatch
@@ -22,19 +22,6 @@ BASE_HOUR_NS = 1_767_322_800 * 1_000_000_000
 """2026-01-02T03:00:00Z, a whole hour."""
 FAR_SPAN = (0, 2**40)
 """A span of bucket starts that holds every test hour."""
-
-
-@dataclass(frozen=True)
-class Figures:
-    """The expected figures of one (tenant, device, metric, hour)."""
-
-    count: int
-    total: float
-    minimum: float
-    maximum: float
-    first_ns: int
-    last_ns: int
-
 
 Key = tuple[str, str, str, int]
 
@@ -118,7 +105,7 @@ def produce(bootstrap: str, records: Iterable[Record]) -> None:
     assert not failures, failures
 
 
-def reference(batches: Iterable[tuple[str, Iterable[Reading]]]) -> dict[Key, Figures]:
+def reference(batches: Iterable[tuple[str, Iterable[Reading]]]) -> dict[Key, Aggregate]:
     """The hourly figures of (tenant, readings) pairs, computed reading by reading."""
     grouped: dict[Key, list[Reading]] = {}
     for tenant, readings in batches:
@@ -128,7 +115,7 @@ def reference(batches: Iterable[tuple[str, Iterable[Reading]]]) -> dict[Key, Fig
                 reading
             )
     return {
-        key: Figures(
+        key: Aggregate(
             count=len(group),
             total=sum(r.value for r in group),
             minimum=min(r.value for r in group),
@@ -140,24 +127,21 @@ def reference(batches: Iterable[tuple[str, Iterable[Reading]]]) -> dict[Key, Fig
     }
 
 
-def stored(store: RollupStore, tenants: Iterable[str]) -> dict[Key, Figures]:
+def stored(store: RollupStore, tenants: Iterable[str]) -> dict[Key, Aggregate]:
     """Every hourly roll-up of ``tenants``, read back through the store's read interface."""
-    result: dict[Key, Figures] = {}
+    result: dict[Key, Aggregate] = {}
     for tenant in tenants:
         for device in store.devices(tenant, "", 10_000):
             for metric in store.metrics(tenant, device.device_id, "", 10_000):
                 for bucket in store.buckets(
                     tenant, device.device_id, metric.metric, FAR_SPAN, 100_000
                 ):
-                    a = bucket.aggregate
                     key = (tenant, device.device_id, metric.metric, bucket.start_s)
-                    result[key] = Figures(
-                        a.count, a.total, a.minimum, a.maximum, a.first_ns, a.last_ns
-                    )
+                    result[key] = bucket.aggregate
     return result
 
 
-def assert_same_figures(actual: dict[Key, Figures], expected: dict[Key, Figures]) -> None:
+def assert_same_figures(actual: dict[Key, Aggregate], expected: dict[Key, Aggregate]) -> None:
     """Equal keys and figures; sums compared with a tolerance (addition order differs)."""
     assert sorted(actual) == sorted(expected)
     for key, want in expected.items():
