@@ -88,7 +88,9 @@ class Worker:
         auth = build_authenticator(settings.auth)
         self.service = IngestService(admission, auth, settings.server, metrics)
         self.http = (
-            HttpIngestListener(settings.http, admission, auth, metrics)
+            HttpIngestListener(
+                settings.http, admission, auth, metrics, settings.server.max_id_length
+            )
             if settings.http.enabled
             else None
         )

@@ -5,10 +5,10 @@ first match counts) and a literal otherwise. When the source's shape drifts (a f
 or removed, a number become text), the item's problem is counted under the mapping field it
 concerns and reported, never fatal:
 
-- ``device_id``, ``timestamp``, ``metric`` or ``value`` (the single-value form): the item is
-  skipped;
-- one of ``values`` or its ``unit``: that reading is skipped, the item's others still go;
-- ``unit``: the item is skipped (a value in an unknown unit would be misread);
+- ``device_id`` or ``timestamp``: the item is skipped;
+- ``metric``, ``value`` or ``unit`` (the single-value form), or one of ``values`` or its
+  ``unit``: that reading is skipped (a value in an unknown unit would be misread), the
+  item's others still go;
 - a tag, the location or the cursor: the reading goes without it.
 """
 

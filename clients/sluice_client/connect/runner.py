@@ -184,8 +184,7 @@ class Connector:
             await self._sink.send_many(readings)
             await self._sink.flush()
         report.readings = len(readings)
-        if newest is not None or self._checkpoint is None or readings:
-            self._save(newest if newest is not None else self.cursor)
+        self._save(newest if newest is not None else self.cursor)
         report.cursor = self.cursor
         return self._finish(report)
 

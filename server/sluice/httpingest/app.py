@@ -32,6 +32,7 @@ from sluice.httpingest.statuses import ack_response, error_response
 from sluice.ops.metrics import Metrics
 from sluice.receiver.acks import StreamError, ack_for_error
 from sluice.receiver.admission import Admission
+from sluice.receiver.config import DEFAULT_MAX_ID_LENGTH
 from sluice.v1.ingest_pb2 import Ack
 
 INGEST_PATH = "/v1/ingest"
@@ -39,6 +40,7 @@ IDEMPOTENCY_HEADER = "idempotency-key"
 IDEMPOTENCY_SESSION_PREFIX = "http:"
 IDEMPOTENCY_SEQ = 1
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
+"""The most an Idempotency-Key may have, and less where ``server.max_id_length`` says."""
 DRAINING_RETRY_AFTER_MS = 1000
 
 
@@ -46,21 +48,16 @@ class BodyTooLarge(Exception):
     """The request body is longer than ``http.max_body_bytes``."""
 
 
-def idempotency_session(key: str | None) -> str:
+def idempotency_session(key: str | None, max_length: int = MAX_IDEMPOTENCY_KEY_LENGTH) -> str:
     """The session_id of a request: ``http:`` + its Idempotency-Key, or a fresh UUID.
 
-    Raises ``BodyError`` for a key that is empty, longer than 255 characters, or not visible
+    Raises ``BodyError`` for a key that is empty, longer than ``max_length``, or not visible
     ASCII.
     """
     if key is None:
         return str(uuid.uuid4())
-    if not 0 < len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH or not all(
-        "!" <= char <= "~" for char in key
-    ):
-        raise BodyError(
-            "Idempotency-Key",
-            f"must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} visible ASCII characters",
-        )
+    if not 0 < len(key) <= max_length or not all("!" <= char <= "~" for char in key):
+        raise BodyError("Idempotency-Key", f"must be 1 to {max_length} visible ASCII characters")
     return IDEMPOTENCY_SESSION_PREFIX + key
 
 
@@ -88,8 +85,13 @@ class HttpIngestApp:
         authenticator: Authenticator,
         config: HttpConfig,
         metrics: Metrics,
+        max_id_length: int = DEFAULT_MAX_ID_LENGTH,
     ) -> None:
         self._admission = admission
+        # The session_id it makes must pass the receiver's id limit (server.max_id_length).
+        self._max_key = min(
+            MAX_IDEMPOTENCY_KEY_LENGTH, max_id_length - len(IDEMPOTENCY_SESSION_PREFIX)
+        )
         self._authenticator = authenticator
         self._config = config
         self._metrics = metrics
@@ -132,7 +134,8 @@ class HttpIngestApp:
             headers = {"WWW-Authenticate": "Bearer"}
             return error_response(401, "UNAUTHENTICATED", refused.message, headers=headers)
         try:
-            session_id = idempotency_session(request.headers.get(IDEMPOTENCY_HEADER))
+            key = request.headers.get(IDEMPOTENCY_HEADER)
+            session_id = idempotency_session(key, self._max_key)
             raw = await read_body(request, self._config.max_body_bytes)
             body = parse_body(raw)
             batch = to_batch(body, self._config.default_source_id, session_id, IDEMPOTENCY_SEQ)

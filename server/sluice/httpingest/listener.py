@@ -17,6 +17,7 @@ from sluice.netutil import split_host_port
 from sluice.ops.metrics import Metrics
 from sluice.ops.server import OpsServer
 from sluice.receiver.admission import Admission
+from sluice.receiver.config import DEFAULT_MAX_ID_LENGTH
 from sluice.tls import TlsConfig, TlsError, read_certificate
 
 log = logging.getLogger(__name__)
@@ -42,9 +43,10 @@ class HttpIngestListener:
         admission: Admission,
         authenticator: Authenticator,
         metrics: Metrics,
+        max_id_length: int = DEFAULT_MAX_ID_LENGTH,
     ) -> None:
         self._config = config
-        self._ingest = HttpIngestApp(admission, authenticator, config, metrics)
+        self._ingest = HttpIngestApp(admission, authenticator, config, metrics, max_id_length)
         self._context = None if config.tls is None else server_context(config.tls)
         self._server = OpsServer(config.listen, self._ingest.app, self._context)
 
