@@ -63,10 +63,7 @@ def build_query_app(
     )
     tenant_of = _tenant_dependency(authenticator, token_required)
     Tenant = Annotated[str, Depends(tenant_of)]
-    DeviceId = Annotated[str, Path(min_length=1, max_length=NAME_MAX_LENGTH, pattern=NAME_PATTERN)]
-    MetricName = Annotated[
-        str, Path(min_length=1, max_length=NAME_MAX_LENGTH, pattern=NAME_PATTERN)
-    ]
+    Name = Annotated[str, Path(min_length=1, max_length=NAME_MAX_LENGTH, pattern=NAME_PATTERN)]
     Limit = Annotated[
         int, Query(ge=1, le=config.max_page_size, description="Items per page at most.")
     ]
@@ -123,7 +120,7 @@ def build_query_app(
     )
     def list_metrics(
         tenant: Tenant,
-        device_id: DeviceId,
+        device_id: Name,
         limit: Limit = config.page_size,
         cursor: Cursor = None,
     ) -> MetricPage | JSONResponse:
@@ -146,8 +143,8 @@ def build_query_app(
     )
     def device_hourly(
         tenant: Tenant,
-        device_id: DeviceId,
-        metric: MetricName,
+        device_id: Name,
+        metric: Name,
         start: From = None,
         end: To = None,
         limit: Limit = config.page_size,
@@ -172,7 +169,7 @@ def build_query_app(
     )
     def fleet_hourly(
         tenant: Tenant,
-        metric: MetricName,
+        metric: Name,
         start: From = None,
         end: To = None,
         top: Top = default_top,
