@@ -128,9 +128,11 @@ class HttpIngestApp:
             return ack_response(ack_for_error(0, draining))
         try:
             tenant = self._authenticator.authenticate(request.headers.items(), "ingest").tenant
-        except PermissionDenied as forbidden:
-            return error_response(403, "PERMISSION_DENIED", forbidden.message)
         except AuthError as refused:
+            # Counted with the gRPC refusals, so one alert on credentials covers both.
+            self._metrics.calls_refused.labels(reason=refused.reason).inc()
+            if isinstance(refused, PermissionDenied):
+                return error_response(403, "PERMISSION_DENIED", refused.message)
             headers = {"WWW-Authenticate": "Bearer"}
             return error_response(401, "UNAUTHENTICATED", refused.message, headers=headers)
         try:

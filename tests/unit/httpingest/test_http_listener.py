@@ -213,22 +213,26 @@ async def tokens() -> AsyncIterator[tuple[RecordingSink, Harness]]:
 
 
 @pytest.mark.parametrize(
-    ("headers", "code"),
+    ("headers", "code", "reason"),
     [
-        ({}, 401),
-        ({"Authorization": "Bearer wrong"}, 401),
-        ({"Authorization": "Basic abc"}, 401),
-        ({"Authorization": f"Bearer {QUERY_ONLY}"}, 403),
-        ({"Authorization": f"Bearer {TOKEN}", "Sluice-Tenant": "other"}, 403),
-        ({"Authorization": f"Bearer {TOKEN}"}, 200),
+        ({}, 401, "missing"),
+        ({"Authorization": "Bearer wrong"}, 401, "unknown"),
+        ({"Authorization": "Basic abc"}, 401, "malformed"),
+        ({"Authorization": f"Bearer {QUERY_ONLY}"}, 403, "scope"),
+        ({"Authorization": f"Bearer {TOKEN}", "Sluice-Tenant": "other"}, 403, "tenant"),
+        ({"Authorization": f"Bearer {TOKEN}"}, 200, None),
     ],
 )
 async def test_bearer_tokens_as_for_grpc(
-    tokens: tuple[RecordingSink, Harness], headers: dict[str, str], code: int
+    tokens: tuple[RecordingSink, Harness], headers: dict[str, str], code: int, reason: str | None
 ) -> None:
     sink, harness = tokens
     response = await post(harness.url, body(reading()), headers=headers)
     assert response.status_code == code
+    refused = harness.metrics.registry.get_sample_value(
+        "sluice_calls_refused_total", {"reason": reason or "missing"}
+    )
+    assert refused == (1.0 if reason else None)
     if code == 401:
         assert response.headers["www-authenticate"] == "Bearer"
         assert TOKEN not in response.text
