@@ -1,4 +1,4 @@
-"""The per-reading checks and transforms, in one loop: the hot path of the server.
+"""The per-reading checks and transforms: the hot path of the server.
 
 Checks run in this order and a reading gets the first failing one's reason: device_id,
 metric, value finite, unit known, value in range (after conversion), time, tags, location.
@@ -7,39 +7,36 @@ receipt time when unset), value and unit converted to the canonical unit, geohas
 from the location (or the registry's), site set from the registry. A rejected reading is
 left exactly as the client sent it.
 
-Speed: one loop with every config value bound to a local; a field is read once and written
-only when its new value differs (which is also how ``changed`` is known). Device ids and
-metric names are validated once and cached in bounded dicts, together with what the
-registry and the unit table say about them, so a known name costs one dict lookup and no
-regex. Time bounds are computed once per batch; the unit-detection ladder runs only for
-timestamps that are not already in ns; tags are iterated only when there are any;
-geohashes are cached per (lat, lon). Fault messages are built only on failure.
+Speed: a batch is first screened as a whole from its wire bytes (``screen.py``), which
+proves most readings fine without touching them one by one. Suspects whose template has a
+plan (``plans.py``) only get their value and time checked and the plan's rewrites applied;
+the others, or every reading when the screen cannot decide, go through the full loop below.
+That loop binds every config value to a local, reads a field once and writes it only when
+its new value differs (which is also how ``changed`` is known). Names and geohashes are
+cached (``names.py``); the unit-detection ladder runs only for timestamps that are not
+already in ns; tags are iterated only when there are any. Fault messages are built only on
+failure (``faults.py``).
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 from typing import Final
 
-from pygeohash import encode
-
-from sluice import reasons
 from sluice.batch import ReadingFault
-from sluice.process import messages
 from sluice.process.config import ChecksConfig, TransformsConfig
-from sluice.process.registry import UNREGISTERED, RegisteredDevice
-from sluice.process.timestamps import MICROS_BELOW, to_unix_nano, unit_of
-from sluice.process.units import Affine, UnitTable
-from sluice.v1.ingest_pb2 import Reading
+from sluice.process.faults import Faults
+from sluice.process.names import Names
+from sluice.process.plans import Plan, plan_for
+from sluice.process.registry import RegisteredDevice
+from sluice.process.screen import BatchScreen
+from sluice.process.timestamps import MICROS_BELOW, to_unix_nano
+from sluice.process.units import Affine
+from sluice.v1.ingest_pb2 import Reading, ReadingBatch
 
-CACHE_LIMIT: Final = 65_536
-"""Entries each cache (device ids, metric names, geohashes) holds before it starts over."""
-
-MetricPlan = tuple[str, dict[str, Affine | None] | None, float, float]
-"""What a valid metric needs: canonical unit ("" for none), unit spellings -> formula
-(None when units are kept as sent), and the inclusive range in the canonical unit."""
+Outcome = tuple[list[ReadingFault], int, bool]
+"""The faults in index order, how many readings passed, whether a passing one was rewritten."""
 
 INT64_MIN: Final = -(2**63)
 INT64_MAX: Final = 2**63 - 1
@@ -52,52 +49,64 @@ def _nanoseconds(seconds: float) -> int:
     return 2**64 if seconds >= 2**64 / 1e9 else int(seconds * 1e9)
 
 
-def _compile(pattern: str, key: str) -> re.Pattern[str]:
-    try:
-        return re.compile(pattern)
-    except re.error as exc:
-        raise ValueError(f"{key}: {pattern!r} is not a valid regular expression: {exc}") from None
-
-
 class ReadingChecker:
     """Checks and transforms the readings of one batch at a time; holds the caches."""
 
     def __init__(self, checks: ChecksConfig, transforms: TransformsConfig) -> None:
         self._checks = checks
-        self._device_id_match = _compile(checks.device_id_pattern, "checks.device_id_pattern")
-        self._metric_match = _compile(checks.metric_pattern, "checks.metric_pattern")
-        self._units = UnitTable(transforms.canonical_units) if transforms.convert_units else None
-        self._precision = transforms.geohash_precision
+        self._names = Names(checks, transforms)
+        self._faults = Faults(checks)
         self._max_age_ns = _nanoseconds(checks.max_age_s)
         self._max_skew_ns = _nanoseconds(checks.max_skew_s)
         self._auto_time = checks.timestamp_units == "auto"
         self._time_floor = MICROS_BELOW if self._auto_time else 1
-        self._registry: Mapping[str, RegisteredDevice] = {}
-        self._devices: dict[str, RegisteredDevice] = {}
-        self._plans: dict[str, MetricPlan] = {}
-        self._geohashes: dict[tuple[float, float], str] = {}
+        self._screen = BatchScreen(lambda template: plan_for(template, self._names, checks))
 
     def use_registry(self, registry: Mapping[str, RegisteredDevice]) -> None:
         """Enrich from ``registry`` from now on."""
-        self._registry = registry
-        self._devices.clear()
+        self._names.use_registry(registry)
+        self._screen.forget()
 
-    def check(
-        self, readings: Sequence[Reading], now_unix_nano: int
-    ) -> tuple[list[ReadingFault], int, bool]:
-        """Check and transform ``readings`` in place against the receipt time ``now_unix_nano``.
+    def check(self, message: ReadingBatch, raw: bytes | None, now_unix_nano: int) -> Outcome:
+        """Check and transform the readings of ``message`` in place against the receipt time
+        ``now_unix_nano``; ``raw`` is the wire form ``message`` was parsed from, if any.
 
         Returns the faults in index order, how many readings passed, and whether any
         passing reading was rewritten.
         """
-        devices = self._devices
-        plans = self._plans
-        geohashes = self._geohashes
-        auto_time = self._auto_time
-        time_floor = self._time_floor
+        readings = message.readings
+        count = len(readings)
         # Clamped to int64 so that an accepted time always fits time_unix_nano.
         oldest = max(now_unix_nano - self._max_age_ns, INT64_MIN)
         newest = min(now_unix_nano + self._max_skew_ns, INT64_MAX)
+        screened = None
+        if raw is not None and count:
+            screened = self._screen.screen(raw, count, max(oldest, self._time_floor), newest)
+        if screened is None:
+            return self._check_each(readings, range(count), (), now_unix_nano, oldest, newest)
+        suspects, plans = screened
+        faults, passed, changed = self._check_each(
+            readings, suspects, plans, now_unix_nano, oldest, newest
+        )
+        return faults, count - len(suspects) + passed, changed
+
+    def _check_each(
+        self,
+        readings: Sequence[Reading],
+        indices: Sequence[int],
+        plans: Sequence[Plan | None],
+        now_unix_nano: int,
+        oldest: int,
+        newest: int,
+    ) -> Outcome:
+        """Check and transform the readings at ``indices`` (ascending). A reading with a
+        plan that its value and time meet only gets the plan's rewrites."""
+        names = self._names
+        devices = names.devices
+        metrics = names.plans
+        explain = self._faults
+        auto_time = self._auto_time
+        time_floor = self._time_floor
         max_tags = self._checks.max_tags
         key_max = self._checks.tag_key_max_length
         value_max = self._checks.tag_value_max_length
@@ -106,28 +115,46 @@ class ReadingChecker:
         accepted = 0
         changed = False
 
-        for index, reading in enumerate(readings):
-            device_id = reading.device_id
-            device = devices.get(device_id)
-            if device is None:
-                device = self._admit_device(device_id)
-                if device is None:
-                    fault(ReadingFault(index, reasons.DEVICE_ID_INVALID, self._bad_id(device_id)))
+        for position, index in enumerate(indices):
+            reading = readings[index]
+            plan = plans[position] if plans else None
+            if plan is not None:
+                value = reading.value
+                if plan.formula is not None:
+                    pre, num, den, post = plan.formula
+                    value = (value + pre) * num / den + post
+                sent_time = reading.time_unix_nano
+                time = sent_time
+                if sent_time < time_floor:
+                    time = to_unix_nano(sent_time, now_unix_nano, auto_time)
+                # A NaN fails the range test; an infinity the finiteness test. Either way,
+                # the full checks below tell which fault it is.
+                if (
+                    plan.low <= value <= plan.high
+                    and value - value == 0.0
+                    and oldest <= time <= newest
+                ):
+                    accepted += 1
+                    changed = _rewrite(reading, plan, value, time, sent_time) or changed
                     continue
 
+            device_id = reading.device_id
+            device = devices.get(device_id) or names.device(device_id)
+            if device is None:
+                fault(explain.bad_id(index, device_id))
+                continue
+
             metric = reading.metric
-            plan = plans.get(metric)
-            if plan is None:
-                plan = self._admit_metric(metric)
-                if plan is None:
-                    fault(ReadingFault(index, reasons.METRIC_INVALID, self._bad_metric(metric)))
-                    continue
+            metric_plan = metrics.get(metric) or names.metric(metric)
+            if metric_plan is None:
+                fault(explain.bad_metric(index, metric))
+                continue
 
             value = reading.value
             if value - value != 0.0:
-                fault(self._not_finite(index, reading, None))
+                fault(explain.not_finite(index, reading, None))
                 continue
-            canonical, units, low, high = plan
+            canonical, units, low, high = metric_plan
             rewrite_unit = False
             if units is not None:
                 unit = reading.unit
@@ -135,16 +162,16 @@ class ReadingChecker:
                     affine = units.get(unit, _UNKNOWN_UNIT)
                     if affine is not None:
                         if affine is _UNKNOWN_UNIT:
-                            fault(self._unit_unknown(index, reading, plan))
+                            fault(explain.unit_unknown(index, reading, metric_plan))
                             continue
                         pre, num, den, post = affine
                         value = (value + pre) * num / den + post
                         if value - value != 0.0:
-                            fault(self._not_finite(index, reading, canonical))
+                            fault(explain.not_finite(index, reading, canonical))
                             continue
                     rewrite_unit = True
             if not low <= value <= high:
-                fault(self._out_of_range(index, reading, value, plan))
+                fault(explain.out_of_range(index, reading, value, metric_plan))
                 continue
 
             sent_time = reading.time_unix_nano
@@ -152,27 +179,26 @@ class ReadingChecker:
             if sent_time < time_floor:
                 time = to_unix_nano(sent_time, now_unix_nano, auto_time)
             if time < oldest:
-                fault(self._too_old(index, sent_time, now_unix_nano - time))
+                fault(explain.too_old(index, sent_time, now_unix_nano - time))
                 continue
             if time > newest:
-                fault(self._in_future(index, sent_time, time - now_unix_nano))
+                fault(explain.in_future(index, sent_time, time - now_unix_nano))
                 continue
 
             tags = reading.tags
             tag_count = len(tags)
             if tag_count:
                 if tag_count > max_tags:
-                    message = messages.too_many_tags(tag_count, max_tags)
-                    fault(ReadingFault(index, reasons.TAGS_TOO_MANY, message))
+                    fault(explain.too_many_tags(index, tag_count))
                     continue
                 bad_tag = None
                 for key in tags:  # upb's items() is several times slower than this
                     tag_value = tags[key]
                     if not key or len(key) > key_max or len(tag_value) > value_max:
-                        bad_tag = messages.tag_problem(key, tag_value, key_max, value_max)
+                        bad_tag = explain.bad_tag(index, key, tag_value)
                         break
                 if bad_tag is not None:
-                    fault(ReadingFault(index, reasons.TAG_INVALID, bad_tag))
+                    fault(bad_tag)
                     continue
 
             fill = None
@@ -181,12 +207,9 @@ class ReadingChecker:
                 lat = location.lat
                 lon = location.lon
                 if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
-                    message = messages.location_invalid(lat, lon)
-                    fault(ReadingFault(index, reasons.LOCATION_INVALID, message))
+                    fault(explain.bad_location(index, lat, lon))
                     continue
-                geohash = geohashes.get((lat, lon))
-                if geohash is None:
-                    geohash = self._geohash(lat, lon)
+                geohash = names.geohash(lat, lon)
             else:
                 fill = device.location
                 geohash = device.geohash
@@ -211,77 +234,26 @@ class ReadingChecker:
                 changed = True
         return faults, accepted, changed
 
-    def _admit_device(self, device_id: str) -> RegisteredDevice | None:
-        """Validate a device id seen for the first time and cache its registry entry."""
-        if len(device_id) > self._checks.device_id_max_length:
-            return None
-        if self._device_id_match.fullmatch(device_id) is None:
-            return None
-        if len(self._devices) >= CACHE_LIMIT:
-            self._devices.clear()
-        device = self._registry.get(device_id, UNREGISTERED)
-        self._devices[device_id] = device
-        return device
 
-    def _admit_metric(self, metric: str) -> MetricPlan | None:
-        """Validate a metric name seen for the first time and cache its plan."""
-        if len(metric) > self._checks.metric_max_length:
-            return None
-        if self._metric_match.fullmatch(metric) is None:
-            return None
-        canonical = self._units.canonical_unit(metric) if self._units else None
-        units = self._units.conversions(metric) if self._units else None
-        bounds = self._checks.ranges.get(metric)
-        low, high = (bounds.min, bounds.max) if bounds else (-math.inf, math.inf)
-        if len(self._plans) >= CACHE_LIMIT:
-            self._plans.clear()
-        plan = (canonical or "", units, low, high)
-        self._plans[metric] = plan
-        return plan
-
-    def _geohash(self, lat: float, lon: float) -> str:
-        if len(self._geohashes) >= CACHE_LIMIT:
-            self._geohashes.clear()
-        geohash = encode(lat, lon, self._precision)
-        self._geohashes[(lat, lon)] = geohash
-        return geohash
-
-    def _bad_id(self, device_id: str) -> str:
-        checks = self._checks
-        return messages.name_problem(
-            "device_id", device_id, checks.device_id_max_length, checks.device_id_pattern
-        )
-
-    def _bad_metric(self, metric: str) -> str:
-        checks = self._checks
-        return messages.name_problem(
-            "metric", metric, checks.metric_max_length, checks.metric_pattern
-        )
-
-    def _not_finite(self, index: int, reading: Reading, converted_to: str | None) -> ReadingFault:
-        message = messages.not_finite(reading.value, reading.unit, converted_to)
-        return ReadingFault(index, reasons.VALUE_NOT_FINITE, message)
-
-    def _unit_unknown(self, index: int, reading: Reading, plan: MetricPlan) -> ReadingFault:
-        canonical, units, _, _ = plan
-        message = messages.unit_unknown(reading.unit, reading.metric, canonical, units or ())
-        return ReadingFault(index, reasons.UNIT_UNKNOWN, message)
-
-    def _out_of_range(
-        self, index: int, reading: Reading, value: float, plan: MetricPlan
-    ) -> ReadingFault:
-        canonical, _, low, high = plan
-        message = messages.out_of_range(
-            reading.metric, reading.value, reading.unit, value, canonical or None, low, high
-        )
-        return ReadingFault(index, reasons.VALUE_OUT_OF_RANGE, message)
-
-    def _too_old(self, index: int, sent_time: int, age_ns: int) -> ReadingFault:
-        unit = unit_of(sent_time, self._auto_time)
-        message = messages.too_old(sent_time, unit, age_ns, self._checks.max_age_s)
-        return ReadingFault(index, reasons.TIME_TOO_OLD, message)
-
-    def _in_future(self, index: int, sent_time: int, ahead_ns: int) -> ReadingFault:
-        unit = unit_of(sent_time, self._auto_time)
-        message = messages.in_future(sent_time, unit, ahead_ns, self._checks.max_skew_s)
-        return ReadingFault(index, reasons.TIME_IN_FUTURE, message)
+def _rewrite(reading: Reading, plan: Plan, value: float, time: int, sent_time: int) -> bool:
+    """Apply ``plan`` to a reading that passed with ``value`` and ``time``; True if anything
+    was written."""
+    changed = False
+    if time != sent_time:
+        reading.time_unix_nano = time
+        changed = True
+    if plan.unit is not None:
+        reading.unit = plan.unit
+        reading.value = value
+        changed = True
+    if plan.fill is not None:
+        location = reading.location
+        location.lat, location.lon = plan.fill
+        changed = True
+    if plan.geohash is not None:
+        reading.geohash = plan.geohash
+        changed = True
+    if plan.site is not None:
+        reading.site = plan.site
+        changed = True
+    return changed

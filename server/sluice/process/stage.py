@@ -74,7 +74,7 @@ class CheckStage:
                 f"the batch has {len(readings)} readings, the limit is "
                 f"checks.max_readings_per_batch={checks.max_readings_per_batch}",
             )
-        faults, accepted, changed = self._checker.check(readings, self._clock())
+        faults, accepted, changed = self._checker.check(batch.message, batch.raw, self._clock())
         batch.faults = faults
         batch.accepted = accepted
         batch.changed = changed

@@ -1,0 +1,185 @@
+"""The batch screen decides exactly as the per-reading checks do, whatever the encoding.
+
+Each example builds a batch of readings (valid, invalid, needing transforms) and encodes it
+on the wire, sometimes in ways no serializer produces but a parser accepts: fields repeated
+(the last wins), explicit defaults, packed times and values (unknown to a Reading), unknown
+fields, fields out of order, map entries without a value. The checker, given the raw bytes
+so that it screens, must give the same faults, count, ``changed`` flag and rewritten
+readings as the checker given no raw bytes, which checks every reading one by one.
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from process_helpers import NOW
+
+from sluice.process.checker import ReadingChecker
+from sluice.process.config import ChecksConfig, TransformsConfig
+from sluice.process.registry import load_registry
+from sluice.v1.ingest_pb2 import Reading, ReadingBatch
+
+NS = NOW - 5_000_000_000
+REGISTRY = """
+devices:
+  reg-1: {site: plant, location: {lat: 42.6, lon: -5.6}}
+  reg-2: {site: depot}
+"""
+
+
+def varint(value: int) -> bytes:
+    value &= 2**64 - 1
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def field(number: int, payload: bytes) -> bytes:
+    """A length-delimited field."""
+    return varint(number << 3 | 2) + varint(len(payload)) + payload
+
+
+def time_field(value: int) -> bytes:
+    return b"\x10" + varint(value)
+
+
+def value_field(value: float) -> bytes:
+    return b"\x21" + struct.pack("<d", value)
+
+
+def tag_entry(key: str, value: str | None) -> bytes:
+    entry = field(1, key.encode())
+    if value is not None:
+        entry += field(2, value.encode())
+    return field(5, entry)
+
+
+readings = st.builds(
+    Reading,
+    device_id=st.sampled_from(["dev-1", "dev-2", "reg-1", "reg-2", "", "bad id!", "d" * 200]),
+    metric=st.sampled_from(["temperature", "pressure", "humidity", "rpm", "Bad!"]),
+    unit=st.sampled_from(["°C", "°F", "Pa", "kPa", "%", "fraction", "", "furlong"]),
+    value=st.one_of(
+        st.sampled_from([0.0, 21.5, -5.0, 150.0, 1e300, float("nan"), float("inf")]),
+        st.floats(allow_nan=True, allow_infinity=True),
+    ),
+    time_unix_nano=st.sampled_from(
+        [0, NS, NS // 1000, NS // 1_000_000, NS // 10**9, NOW - 10**18, NOW + 10**12, -5]
+    ),
+    tags=st.one_of(
+        st.just({}),
+        st.dictionaries(
+            st.sampled_from(["a", "zone", "", "k" * 70]),
+            st.sampled_from(["", "x", "v" * 300]),
+            max_size=3,
+        ),
+        st.just({f"t{i}": "v" for i in range(40)}),
+    ),
+    geohash=st.sampled_from(["", "", "", "u33d"]),
+    site=st.sampled_from(["", "", "", "elsewhere"]),
+)
+locations = st.one_of(
+    st.none(), st.sampled_from([(52.5, 13.4), (91.0, 0.0), (0.0, 0.0), (-33.9, 151.2)])
+)
+# Wire-level oddities appended to (or put before) a reading's canonical encoding.
+extras = st.lists(
+    st.one_of(
+        st.builds(time_field, st.sampled_from([0, NS, NS + 1, 5])),
+        st.builds(value_field, st.sampled_from([0.0, 1.5, float("nan")])),
+        st.builds(lambda d: field(1, d.encode()), st.sampled_from(["dev-2", "", "bad id!"])),
+        st.builds(lambda u: field(6, u.encode()), st.sampled_from(["°C", "°F", ""])),
+        st.just(field(2, varint(NS) + varint(NS + 7))),  # packed times
+        st.just(field(4, struct.pack("<dd", 1.0, 2.0))),  # packed values
+        st.just(field(15, b"future")),  # an unknown field
+        st.just(b"\x08" + varint(3)),  # field 1 with the wrong wire type
+        st.just(tag_entry("zone", None)),  # a map entry without its value
+        st.just(field(7, b"\x09" + struct.pack("<d", 10.0))),  # a second, partial location
+    ),
+    max_size=2,
+)
+encoded = st.tuples(readings, locations, extras, st.booleans())
+
+
+def encode(
+    reading: Reading, location: tuple[float, float] | None, odd: list[bytes], before: bool
+) -> bytes:
+    if location is not None:
+        reading.location.lat, reading.location.lon = location
+    canonical = reading.SerializeToString()
+    payload = b"".join(odd) + canonical if before else canonical + b"".join(odd)
+    return field(3, payload)
+
+
+def check_both(checker_fast: ReadingChecker, checker_slow: ReadingChecker, raw: bytes) -> None:
+    fast = ReadingBatch.FromString(raw)
+    slow = ReadingBatch.FromString(raw)
+    assert checker_fast.check(fast, raw, NOW) == checker_slow.check(slow, None, NOW)
+    assert fast == slow
+
+
+CONFIGS = {
+    "defaults": (ChecksConfig(), TransformsConfig()),
+    "ranges": (
+        ChecksConfig(ranges={"temperature": {"min": -40, "max": 60}}, max_tags=2),
+        TransformsConfig(),
+    ),
+    "ns only, units kept": (
+        ChecksConfig(timestamp_units="ns"),
+        TransformsConfig(convert_units=False),
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def registry_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("registry") / "devices.yaml"
+    path.write_text(REGISTRY, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(batches=st.lists(st.lists(encoded, min_size=1, max_size=12), min_size=1, max_size=4))
+def test_the_screened_checks_decide_and_rewrite_as_the_full_checks(
+    config: str,
+    registry_path: Path,
+    batches: list[list[tuple[Reading, tuple[float, float] | None, list[bytes], bool]]],
+) -> None:
+    checks, transforms = CONFIGS[config]
+    registry = load_registry(registry_path, transforms.geohash_precision)
+    fast, slow = ReadingChecker(checks, transforms), ReadingChecker(checks, transforms)
+    fast.use_registry(registry)
+    slow.use_registry(registry)
+    # Several batches through one checker, so that cached verdicts are reused.
+    for batch in batches:
+        raw = b"\x08\x07" + b"".join(encode(*item) for item in batch)
+        check_both(fast, slow, raw)
+
+
+def test_a_batch_of_plain_readings_is_screened_without_a_fault() -> None:
+    checker = ReadingChecker(ChecksConfig(), TransformsConfig())
+    message = ReadingBatch(
+        readings=[
+            Reading(
+                device_id=f"dev-{n}",
+                metric="temperature",
+                unit="°C",
+                value=20.0 + n,
+                time_unix_nano=NS,
+                tags={"zone": "a"},
+            )
+            for n in range(50)
+        ]
+    )
+    raw = message.SerializeToString()
+    for _ in range(2):  # the second time, every template is known
+        parsed = ReadingBatch.FromString(raw)
+        assert checker.check(parsed, raw, NOW) == ([], 50, False)
+        assert parsed.SerializeToString() == raw
