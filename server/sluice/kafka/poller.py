@@ -10,6 +10,11 @@ The poller also watches the client:
 - a broken idempotent producer: a fatal client error, or an epoch storm. Tansu forgets
   producer ids when it restarts, and librdkafka then bumps its producer epoch a few times a
   second, forever, without ever raising a fatal error; the statistics show it.
+
+A producer replaced by ``use(..., hand_over=True)`` is not dropped: its queue is purged and it
+is polled until every record it has in flight is reported. Purging the queue of a producer
+that goes on producing would make librdkafka bump its idempotent epoch, which a broker may
+refuse (Tansu fences it), failing later records out of order.
 """
 
 from __future__ import annotations
@@ -65,12 +70,14 @@ class DeliveryPoller(Generic[E]):
         self._producer: Producer | None = None
         self._generation = 0
         self._retired: deque[Producer] = deque()
+        self._handed_over: deque[Producer] = deque()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="kafka-poller", daemon=True)
         # Touched only by the thread that polls.
         self._reports: list[tuple[E, int, KafkaError | None]] = []
         self._fatal: Fatal | None = None
         self._last_epoch: tuple[int, int] | None = None
+        self._draining: list[Producer] = []
 
     def client_settings(self, generation: int) -> dict[str, Any]:
         """The callbacks (and statistics interval) a producer of ``generation`` needs."""
@@ -84,12 +91,15 @@ class DeliveryPoller(Generic[E]):
         """The delivery callback for ``entry`` produced by the producer of ``generation``."""
         return partial(self._collect, entry, generation)
 
-    def use(self, producer: Producer, generation: int) -> None:
-        """Poll ``producer`` from now on; the one it replaces is purged and dropped."""
+    def use(self, producer: Producer, generation: int, hand_over: bool = False) -> None:
+        """Poll ``producer`` from now on. The one it replaces is purged and dropped; or, with
+        ``hand_over``, gives back only what it has not sent (purged from its queue, each
+        record reported ``_PURGE_QUEUE``) and is polled until its records in flight are
+        reported too. Its epoch is never bumped for new records: it gets none."""
         old = self._producer
         self._producer, self._generation = producer, generation
         if old is not None:
-            self._retired.append(old)
+            (self._handed_over if hand_over else self._retired).append(old)
 
     def start(self) -> None:
         """Start the polling thread."""
@@ -111,11 +121,14 @@ class DeliveryPoller(Generic[E]):
             left = deadline - time.monotonic()
             remaining = producer.flush(max(0.0, min(DRAIN_ROUND_S, left)))
             self._retire()
+            remaining += self._drain_handed_over()
             self._ship()
             if (remaining == 0 and not busy()) or left <= 0:
                 break
-        producer.purge()
-        producer.poll(0)
+        for client in (producer, *self._draining):
+            client.purge()
+            client.poll(0)
+        self._draining.clear()
         self._ship()
 
     def release(self) -> None:
@@ -130,6 +143,7 @@ class DeliveryPoller(Generic[E]):
                 return
             producer.poll(POLL_INTERVAL_S)
             self._retire()
+            self._drain_handed_over()
             self._ship()
 
     def _collect(self, entry: E, generation: int, error: KafkaError | None, _: Any) -> None:
@@ -150,6 +164,22 @@ class DeliveryPoller(Generic[E]):
             old.purge()
             old.poll(0)  # its reports name a replaced generation, and are ignored
             del old
+
+    def _drain_handed_over(self) -> int:
+        """Purge the queues of producers handed over, and serve their reports; returns how
+        many records they still hold (those emptied are dropped)."""
+        while self._handed_over:
+            old = self._handed_over.popleft()
+            old.purge(in_queue=True, in_flight=False)
+            self._draining.append(old)
+        held = 0
+        for old in list(self._draining):
+            old.poll(0)
+            left = len(old)
+            if left == 0:
+                self._draining.remove(old)
+            held += left
+        return held
 
     def _on_error(self, generation: int, error: KafkaError) -> None:
         if error.code() == KafkaError._ALL_BROKERS_DOWN:

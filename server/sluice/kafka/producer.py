@@ -96,15 +96,31 @@ class AsyncProducer:
     def purge_queue(self) -> float:
         """Take back every record librdkafka holds but has not sent, and wake the records
         waiting for room (they raise ``NotQueued``). Records in flight keep waiting for their
-        delivery report. Returns the time of the purge: the purged records' reports follow,
-        and every record produced before it has settled once ``oldest_undelivered_at()`` is
-        later or None."""
-        producer = self._producer
-        if producer is not None and self._state is _State.RUNNING:
-            producer.purge(in_queue=True, in_flight=False, blocking=False)
+        delivery report.
+
+        The client is handed over to the poller, which purges its queue and polls it until
+        its records in flight are reported; a new client takes the records from now on.
+        Returns the time of the purge: every record produced before it has settled once
+        ``oldest_undelivered_at()`` is later, or None.
+        """
+        if self._state is _State.RUNNING and self._poller is not None:
+            self._replace_producer(hand_over=True)
         self._purges += 1
         self._room.set()
         return time.monotonic()
+
+    async def probe_now(self) -> bool:
+        """Probe an open breaker at once rather than after its backoff; True unless it is
+        still open."""
+        breaker = self.breaker
+        if breaker.is_open and self._state is _State.RUNNING:
+            try:
+                await asyncio.get_running_loop().run_in_executor(None, self._probe)
+            except (KafkaException, SluiceError) as exc:
+                breaker.probe_failed(str(exc))
+            else:
+                breaker.probe_succeeded()
+        return not breaker.is_open
 
     async def start(self) -> None:
         """Create the producer and start its poller thread."""
@@ -176,12 +192,12 @@ class AsyncProducer:
         self._room.set()
         await loop.run_in_executor(None, poller.release)
 
-    def _replace_producer(self) -> None:
+    def _replace_producer(self, hand_over: bool = False) -> None:
         assert self._poller is not None
         self._generation += 1
         callbacks = self._poller.client_settings(self._generation)
         self._producer = Producer(producer_settings(self._config, callbacks))
-        self._poller.use(self._producer, self._generation)
+        self._poller.use(self._producer, self._generation, hand_over)
 
     def _send(self, entry: Pending) -> None:
         """Queue ``entry``; a fatally broken producer is replaced once and the send retried."""
@@ -263,9 +279,11 @@ class AsyncProducer:
         self._room.set()
 
     def _recreate(self, reason: str) -> None:
-        """Replace the producer and produce its undelivered records again, in order."""
+        """Replace the producer and produce its undelivered records again, in order (records
+        of a client handed over by ``purge_queue`` stay with it)."""
         if self._state is not _State.RUNNING:
             return
+        broken = self._generation
         self._replace_producer()
         self._metrics.producer_recreated.inc()
         deliveries = self._deliveries
@@ -275,6 +293,8 @@ class AsyncProducer:
         )
         now = time.monotonic()
         for entry in list(deliveries.pending):
+            if entry.generation != broken:
+                continue
             if now >= entry.deadline:
                 deliveries.fail(entry, self._unavailable("delivery timed out while replacing"))
                 continue

@@ -13,7 +13,6 @@ while another process may be opening it would let two processes lock different i
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import logging
 import os
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from sluice.spool.repair import fsync_directory
 from sluice.spool.segments import segment_ids, segment_name
 
 log = logging.getLogger(__name__)
@@ -84,8 +84,8 @@ def _move_segments(source: Path, target: Path) -> int:
     next_id = max(segment_ids(target), default=0) + 1
     for offset, segment in enumerate(ids):
         os.rename(source / segment_name(segment), target / segment_name(next_id + offset))
-    _fsync_directory(target)
-    _fsync_directory(source)
+    fsync_directory(target)
+    fsync_directory(source)
     log.warning(
         "adopted orphaned spool segments",
         extra={"from": str(source), "to": str(target), "segments": len(ids)},
@@ -106,12 +106,3 @@ def _try_lock(directory: Path, create: bool) -> Claim | None:
         os.close(fd)
         return None
     return Claim(directory, fd)
-
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        with contextlib.suppress(OSError):
-            os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -110,7 +110,7 @@ class Replayer:
                     if not spool.empty:
                         spool.clear()
                         cursor = spool.first()
-                        self._on_drained()
+                    self._on_drained()
                     attempt = 0
                 await self._sleep()
                 continue
@@ -138,6 +138,8 @@ class Replayer:
         if unsettled:
             await asyncio.wait(unsettled)
         restart = self._inflight[0][0].start if self._inflight else cursor
+        for _, future in self._inflight:
+            _error_of(future)  # retrieved: these are sent again
         self._inflight.clear()
         self._failure = None
         return restart

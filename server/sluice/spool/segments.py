@@ -26,13 +26,11 @@ from typing import Final
 
 from sluice.batch import Record
 from sluice.spool.frames import Damage, Frame, walk
+from sluice.spool.repair import FILE_MAGIC, HEADER_BYTES, TEMP_SUFFIX, Recovery, repair
 
 log = logging.getLogger(__name__)
 
-FILE_MAGIC: Final = b"SLSPOOL1"
-HEADER_BYTES: Final = len(FILE_MAGIC)
 SUFFIX: Final = ".seg"
-_TEMP_SUFFIX: Final = ".tmp"
 
 
 def segment_name(segment: int) -> str:
@@ -64,16 +62,6 @@ class Entry:
     record: Record
     start: Position
     end: Position
-
-
-@dataclass(slots=True)
-class Recovery:
-    """What ``open()`` found: intact records, and the damaged stretches it removed."""
-
-    segments: int = 0
-    records: int = 0
-    damaged: int = 0
-    dropped_bytes: int = 0
 
 
 class _Segment:
@@ -116,11 +104,11 @@ class SegmentLog:
     def open(self) -> Recovery:
         """Load the segments on disk, repairing damage; every loaded segment is sealed."""
         recovery = Recovery()
-        for leftover in self.directory.glob(f"*{_TEMP_SUFFIX}"):
+        for leftover in self.directory.glob(f"*{TEMP_SUFFIX}"):
             leftover.unlink()
         for segment in segment_ids(self.directory):
             path = self.directory / segment_name(segment)
-            size = _repair(path, recovery)
+            size = repair(path, recovery)
             self._next_id = max(self._next_id, segment + 1)
             if size is None:
                 continue
@@ -161,6 +149,11 @@ class SegmentLog:
         self._seal_active()
         reserved = self._new_segment()
         return reserved.id
+
+    def path_of(self, segment: int) -> Path | None:
+        """The file of ``segment``, if it has one yet."""
+        target = self._segments.get(segment)
+        return None if target is None or target.size == 0 else target.path
 
     def seal(self, segment: int) -> None:
         """Mark a reserved ``segment`` complete, so reading goes past it."""
@@ -334,57 +327,6 @@ class SegmentLog:
         self._bytes -= segment.size
         self._directory_changed = True
         return segment.size
-
-
-def _repair(path: Path, recovery: Recovery) -> int | None:
-    """Check every frame of a segment file and cut out damage; returns its size, or None
-    when the file held no intact record and was removed."""
-    size = path.stat().st_size
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        header = os.pread(fd, HEADER_BYTES, 0)
-        start = HEADER_BYTES if header == FILE_MAGIC else 0
-        items = list(walk(functools.partial(os.pread, fd), start, size))
-    finally:
-        os.close(fd)
-    frames = [item for item in items if isinstance(item, Frame)]
-    damage = [item for item in items if isinstance(item, Damage)]
-    if start == 0 and size:
-        damage.insert(0, Damage(0, min(HEADER_BYTES, size), tail=not frames))
-    recovery.records += len(frames)
-    recovery.damaged += len(damage)
-    recovery.dropped_bytes += sum(d.end - d.start for d in damage)
-    if damage:
-        log.error(
-            "damaged spool segment repaired",
-            extra={"segment": path.name, "damaged": len(damage), "intact_records": len(frames)},
-        )
-    if not frames:
-        path.unlink()
-        return None
-    if not damage:
-        return size
-    if start == HEADER_BYTES and len(damage) == 1 and damage[0].tail:
-        os.truncate(path, damage[0].start)
-        return damage[0].start
-    return _rewrite(path, frames)
-
-
-def _rewrite(path: Path, frames: list[Frame]) -> int:
-    """Replace ``path`` by a file of its intact frames alone, atomically."""
-    temp = path.with_name(path.name + _TEMP_SUFFIX)
-    source = os.open(path, os.O_RDONLY)
-    target = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        size = os.write(target, FILE_MAGIC)
-        for frame in frames:
-            size += os.write(target, os.pread(source, frame.end - frame.start, frame.start))
-        os.fsync(target)
-    finally:
-        os.close(source)
-        os.close(target)
-    os.replace(temp, path)
-    return size
 
 
 def _where(segment: _Segment, damage: Frame | Damage) -> dict[str, object]:

@@ -5,8 +5,10 @@
   New batches thus queue behind spooled ones, and each key keeps its order.
 - **Purge.** When the breaker opens, the producer gives back the records librdkafka holds but
   has not sent. They are older than anything spooled from then on, so they go to a segment
-  reserved at that moment, which sorts (and replays) first. Records in flight keep waiting
-  for their delivery report: delivered, or failed back to the client, never spooled.
+  reserved at that moment, which sorts (and replays) first, and which is put in produce
+  order once the purge is complete. Records in flight keep waiting
+  for their delivery report: delivered, or failed back to the client, never spooled; until
+  they are all reported, batches keep going to the spool.
 - **Replay** (``sluice.spool.replayer``) runs while the breaker is not open and every record
   produced before the last purge has settled, so a replayed record never overtakes an older
   one of its key that librdkafka still holds. Once the spool is empty, batches go straight to
@@ -16,6 +18,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Sequence
 
@@ -28,6 +31,8 @@ from sluice.ops.metrics import Metrics
 from sluice.spool.config import SpoolConfig
 from sluice.spool.replayer import Replayer
 from sluice.spool.spool import Spool
+
+log = logging.getLogger(__name__)
 
 DRAIN_POLL_S = 0.05
 
@@ -61,6 +66,8 @@ class Spillway:
             self._refresh,
         )
         self._purges: list[tuple[float, int]] = []
+        self._spilled: dict[int, list[float]] = {}
+        self._settling: asyncio.Future[None] | None = None
         self._diverting = True
 
     @property
@@ -110,14 +117,20 @@ class Spillway:
         except SluiceError as exc:
             if not done.done():
                 done.set_exception(exc)
+        else:
+            if segment is not None:
+                self._spilled.setdefault(segment, []).append(produced_at)
         self._spooled()
 
     async def drain(self) -> None:
-        """With Kafka reachable, replay until the spool is empty, for ``drain_timeout_s``."""
+        """With Kafka reachable, replay until the spool is empty, for ``drain_timeout_s``;
+        otherwise the spool waits on disk for the next start."""
         deadline = time.monotonic() + self._config.drain_timeout_s
+        if not self._diverting or not await self._producer.probe_now():
+            return
         while self._diverting and time.monotonic() < deadline:
             if self._breaker.is_open:
-                return  # Kafka is away: the spool waits on disk for the next start
+                return
             await asyncio.sleep(DRAIN_POLL_S)
 
     async def stop_replay(self) -> None:
@@ -142,17 +155,40 @@ class Spillway:
     def _may_replay(self) -> bool:
         if self._breaker.is_open:
             return False
-        if self._purges:
+        if not self._purges:
+            return True
+        if self._settling is None:
             oldest = self._producer.oldest_undelivered_at()
-            if oldest is not None and oldest <= self._purges[-1][0]:
-                return False
-            for _, reserved in self._purges:
+            if oldest is None or oldest > self._purges[-1][0]:
+                self._settling = asyncio.ensure_future(self._settle_purges(len(self._purges)))
+        return False
+
+    async def _settle_purges(self, count: int) -> None:
+        """Every record the first ``count`` purges took back is spooled: put each reserved
+        segment in produce order (librdkafka reports a purge in more than one round, not
+        always oldest first), and let the replay read past it."""
+        try:
+            for _, reserved in self._purges[:count]:
+                keys = self._spilled.pop(reserved, None)
+                if keys:
+                    try:
+                        await self.spool.reorder(reserved, keys)
+                    except OSError as exc:  # replayed in the order it was reported, then
+                        log.error("spool reorder failed", extra={"error": str(exc)})
                 self.spool.seal(reserved)
-            self._purges.clear()
-        return True
+            del self._purges[:count]
+        finally:
+            self._settling = None
+        self._replayer.wake()
+        self._refresh()
 
     def _should_divert(self) -> bool:
-        return self._breaker.is_open or not self.spool.empty or self._replayer.in_flight > 0
+        return (
+            self._breaker.is_open
+            or bool(self._purges)  # records from before the purge may still be in flight
+            or not self.spool.empty
+            or self._replayer.in_flight > 0
+        )
 
     def _refresh(self) -> None:
         diverting = self._should_divert()

@@ -19,7 +19,8 @@ from sluice.ops.metrics import Metrics
 from sluice.spool import dirs
 from sluice.spool.config import SpoolConfig
 from sluice.spool.frames import encode
-from sluice.spool.segments import HEADER_BYTES, Entry, Position, Recovery, SegmentLog
+from sluice.spool.repair import HEADER_BYTES, Recovery, reorder
+from sluice.spool.segments import Entry, Position, SegmentLog
 from sluice.spool.syncer import Syncer
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,13 @@ class Spool:
         """A segment number that sorts before everything appended after this call."""
         assert self._log is not None
         return self._log.reserve()
+
+    async def reorder(self, segment: int, keys: list[float]) -> None:
+        """Sort the records of the reserved, unsealed ``segment`` by ``keys`` (one per record
+        appended to it, in order), in a thread."""
+        path = None if self._log is None else self._log.path_of(segment)
+        if path is not None and not await asyncio.to_thread(reorder, path, keys):
+            log.error("could not reorder a spool segment", extra={"segment": path.name})
 
     def seal(self, segment: int) -> None:
         """Let reading go past the reserved ``segment``."""

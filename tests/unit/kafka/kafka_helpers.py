@@ -13,6 +13,7 @@ from sluice.kafka.config import KafkaConfig
 from sluice.kafka.producer import AsyncProducer
 from sluice.kafka.sink import KafkaSink
 from sluice.ops.metrics import Metrics
+from sluice.spool.config import SpoolConfig
 from sluice.v1.ingest_pb2 import Reading, ReadingBatch
 
 RECEIVED_NS = 1_767_323_045_678_901_234
@@ -73,16 +74,22 @@ def headers_dict(headers: list[tuple[str, bytes]]) -> dict[str, str]:
 
 
 class KafkaPipeline:
-    """RecordBuilder → KafkaSink → AsyncProducer against a real broker, with its own metrics.
+    """RecordBuilder → KafkaSink → AsyncProducer against a real broker, with its own metrics
+    (and a spool when given its config).
 
     ``async with`` starts it sink-first and shuts it down (flushing) on exit.
     """
 
-    def __init__(self, config: KafkaConfig, allow_dlq: Callable[[str], bool] = lambda _: True):
+    def __init__(
+        self,
+        config: KafkaConfig,
+        allow_dlq: Callable[[str], bool] = lambda _: True,
+        spool: SpoolConfig | None = None,
+    ):
         self.config = config
         self.metrics = Metrics(CollectorRegistry())
         self.producer = AsyncProducer(config, self.metrics)
-        self.sink = KafkaSink(self.producer, self.metrics)
+        self.sink = KafkaSink(self.producer, self.metrics, spool)
         self.builder = RecordBuilder(config, self.metrics, allow_dlq, self.sink)
 
     async def __aenter__(self) -> KafkaPipeline:
