@@ -5,7 +5,9 @@
 - ``OTEL_TRACES_EXPORTER`` is a comma-separated list of ``otlp`` (gRPC), ``console`` and
   ``none``. Unset, it means ``otlp`` when ``OTEL_EXPORTER_OTLP_ENDPOINT`` or
   ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` is set, and ``none`` otherwise. Without an exporter
-  spans are still created, so trace context still reaches the Kafka headers.
+  spans are still created, so trace context still reaches the Kafka headers; unless
+  ``OTEL_TRACES_SAMPLER`` says otherwise they are then not recorded (sampler
+  ``parentbased_always_off``), since nothing would read them: a recorded span costs ~3x.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import SERVICE_NAME, OTELResourceDetector, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
 
 TRACES_EXPORTER_ENV = "OTEL_TRACES_EXPORTER"
+TRACES_SAMPLER_ENV = "OTEL_TRACES_SAMPLER"
 SDK_DISABLED_ENV = "OTEL_SDK_DISABLED"
 OTLP_ENDPOINT_ENVS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 KNOWN_EXPORTERS = ("otlp", "console", "none")
@@ -41,7 +45,10 @@ def configure_tracing(service_name: str = "sluice") -> None:
     disabled = os.environ.get(SDK_DISABLED_ENV, "").strip().lower() == "true"
     exporters = [] if disabled else exporters_from_env(os.environ)
     resource = Resource.create({SERVICE_NAME: service_name}).merge(OTELResourceDetector().detect())
-    provider = TracerProvider(resource=resource)
+    unread = not exporters and not os.environ.get(TRACES_SAMPLER_ENV, "").strip()
+    provider = TracerProvider(
+        resource=resource, sampler=ParentBased(ALWAYS_OFF) if unread else None
+    )
     for exporter in exporters:
         provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)

@@ -172,6 +172,21 @@ def test_without_an_exporter_spans_still_carry_context(spawn: Spawn) -> None:
     assert TRACEPARENT.match(traceparent)
 
 
+@pytest.mark.parametrize(
+    ("otel", "sampled"),
+    [
+        ({}, False),
+        ({"OTEL_TRACES_SAMPLER": "always_on"}, True),
+        ({"OTEL_TRACES_EXPORTER": "console"}, True),
+    ],
+)
+def test_spans_are_recorded_only_when_something_reads_them(
+    spawn: Spawn, otel: dict[str, str], sampled: bool
+) -> None:
+    _, traceparent = run_traced_server(spawn, **otel)
+    assert bool(int(traceparent[-2:], 16) & 1) is sampled  # the W3C "sampled" flag
+
+
 def test_sdk_disabled_gives_no_trace_context(spawn: Spawn) -> None:
     stdout, traceparent = run_traced_server(
         spawn, OTEL_SDK_DISABLED="true", OTEL_TRACES_EXPORTER="console"
