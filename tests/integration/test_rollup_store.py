@@ -202,3 +202,21 @@ def test_concurrent_writers_count_each_record_once(store: RollupStore) -> None:
 
     assert not errors
     assert_same_figures(stored(store, ["acme"]), reference([("acme", readings)]))
+
+
+def test_readings_no_store_can_keep_are_skipped_not_fatal(store: RollupStore) -> None:
+    applied = store.apply(
+        [
+            record(
+                [
+                    reading("bad\x00device", 1.0, BASE_HOUR_NS),
+                    reading("d", float("nan"), BASE_HOUR_NS),
+                    reading("d", 2.0, BASE_HOUR_NS),
+                ],
+                "s:1:0",
+            )
+        ]
+    )
+
+    assert (applied.records, applied.readings, applied.skipped) == (1, 1, 2)
+    assert [d.device_id for d in store.devices("acme", "", 10)] == ["d"]

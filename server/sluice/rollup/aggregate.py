@@ -76,8 +76,9 @@ class Aggregate:
 class Rollup:
     """The aggregates of some batches, one table per bucket width (hour, and maybe minute).
 
-    Readings whose value is not finite are left out and counted in ``skipped``: the server's
-    checks refuse them, so only a foreign producer can send one.
+    Readings whose value is not finite, or whose device_id or metric holds a NUL (PostgreSQL
+    cannot store one), are left out and counted in ``skipped``: the server's checks refuse
+    both, so only a foreign producer can send one.
     """
 
     def __init__(self, widths: Iterable[int] = (HOUR_S,)) -> None:
@@ -87,7 +88,11 @@ class Rollup:
 
     def add_batch(self, tenant: str, batch: ReadingBatch) -> None:
         """Fold every reading of ``batch``, which belongs to ``tenant``, into each table."""
-        readings = [r for r in batch.readings if -_LARGEST <= r.value <= _LARGEST]
+        readings = [
+            r
+            for r in batch.readings
+            if -_LARGEST <= r.value <= _LARGEST and "\x00" not in r.device_id + r.metric
+        ]
         self.skipped += len(batch.readings) - len(readings)
         self.readings += len(readings)
         for width, table in self.tables.items():

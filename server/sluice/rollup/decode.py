@@ -51,6 +51,8 @@ def decode_record(headers: Headers, value: bytes | None) -> DecodedRecord:
     missing = [name for name in REQUIRED_HEADERS if not found.get(name)]
     if missing:
         raise UndecodableRecord(f"missing header(s) {', '.join(missing)}")
+    if any(b"\x00" in found[name] for name in REQUIRED_HEADERS):
+        raise UndecodableRecord("a CloudEvents header holds a NUL byte")
     batch = _parse(found.get("content-type", PROTOBUF_CONTENT_TYPE), value or b"")
     try:
         return DecodedRecord(

@@ -79,14 +79,22 @@ def test_minute_buckets_are_kept_beside_the_hours() -> None:
     ]
 
 
-@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
-def test_a_non_finite_value_is_left_out_and_counted(bad: float) -> None:
-    batch = ReadingBatch(
-        readings=[
-            Reading(device_id="d", metric="m", value=value, time_unix_nano=BASE_HOUR_NS)
-            for value in (1.0, bad, 3.0)
-        ]
-    )
+def _reading(value: float, device: str = "d", metric: str = "m") -> Reading:
+    return Reading(device_id=device, metric=metric, value=value, time_unix_nano=BASE_HOUR_NS)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        _reading(math.nan),
+        _reading(math.inf),
+        _reading(-math.inf),
+        _reading(5.0, device="d\x00"),
+        _reading(5.0, metric="m\x00x"),
+    ],
+)
+def test_a_reading_no_store_can_keep_is_left_out_and_counted(bad: Reading) -> None:
+    batch = ReadingBatch(readings=[_reading(1.0), bad, _reading(3.0)])
     rollup = Rollup()
     rollup.add_batch("a", batch)
 

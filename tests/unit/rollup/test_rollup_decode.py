@@ -68,6 +68,7 @@ VALUE = ReadingBatch(readings=READINGS).SerializeToString()
         (GOOD, b"\xff\xff\xff", "not a application/x-protobuf ReadingBatch"),
         ({**GOOD, "content-type": b"application/json"}, b"{nope", "not a application/json"),
         ({**GOOD, "ce_source": b"\xff"}, VALUE, "not UTF-8"),
+        ({**GOOD, "ce_id": b"s:1\x00:0"}, VALUE, "NUL byte"),
     ],
 )
 def test_a_record_that_is_not_a_readings_batch_is_refused_saying_why(
