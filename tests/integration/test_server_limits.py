@@ -162,7 +162,7 @@ async def test_a_client_pinging_too_often_is_sent_away(server: SluiceServer) -> 
 async def test_an_idle_stream_ends_deadline_exceeded(tansu: Any, tmp_path: Any) -> None:
     config = {
         "kafka": {"bootstrap_servers": tansu.bootstrap},
-        "server": {"idle_stream_timeout_s": 1.0},
+        "server": {"idle_stream_timeout_s": 3.0},
     }
     with SluiceServer(config, tmp_path) as idle_server:
         # Warm the producer up, so that no Ack of the steady client takes near the timeout.
