@@ -90,9 +90,12 @@ def run_worker(settings: Settings) -> int:
     from sluice.ops.logs import configure_logging
     from sluice.ops.metrics import Metrics
     from sluice.ops.tracing import configure_tracing, shutdown_tracing
+    from sluice.scheduling import apply_cpu_scheduling
     from sluice.worker import serve
 
     configure_logging(settings.logging)
+    # Before any thread starts (span exporter, grpc, librdkafka), so that all inherit it.
+    apply_cpu_scheduling(settings.server.cpu_scheduling)
     configure_tracing()
     try:
         return uvloop.run(serve(settings, Metrics()))
