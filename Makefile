@@ -9,6 +9,8 @@
 #   make pytest        the test suite only (PYTEST_ARGS=... to narrow it)
 #   make test          install + lint + proto-check + pytest: what .ci/run runs
 #   make dev           sluice dev: local broker, server and simulated fleet (DEV_ARGS=...)
+#   make bench         the benchmark suite (~10 min; BENCH_ARGS=--only a_plain,c_plain ...);
+#                      writes benchmarks/results/<date>.json and the table in benchmarks/README.md
 #   make lock          requirements.lock (hash-pinned runtime dependencies, for the Dockerfile)
 #   make docs          regenerate the README's configuration reference
 #   make clean         caches and build output;  make distclean  also .venv and node_modules
@@ -43,6 +45,7 @@ TYPED_DIRS := $(wildcard server clients)
 PYTEST_WALL_TIMEOUT_S ?= 2700
 PYTEST_ARGS ?=
 DEV_ARGS ?=
+BENCH_ARGS ?=
 
 VENV_STAMP := $(VENV)/.stamp-install
 TOOLS_STAMP := $(TOOLS)/node_modules/.stamp-install
@@ -50,7 +53,7 @@ TOOLS_STAMP := $(TOOLS)/node_modules/.stamp-install
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: install venv tools apt-deps kubectl-check lint proto proto-check proto-baseline pytest \
-        test dev lock \
+        test dev bench lock \
         docs clean distclean
 
 install: apt-deps venv tools kubectl-check
@@ -140,6 +143,10 @@ docs: venv
 
 dev: install
 	$(VENV_BIN)/sluice dev $(DEV_ARGS)
+
+# Not part of `make test`: it takes the whole machine for ~10 minutes.
+bench: install
+	$(VENV_BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 clean:
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist

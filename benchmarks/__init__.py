@@ -1,0 +1,1 @@
+"""Sluice's benchmark suite: load generator, locustfile, scenarios and committed results."""

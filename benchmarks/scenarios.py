@@ -1,0 +1,242 @@
+"""The benchmark scenarios, and how each runs against real processes on loopback.
+
+The server under test runs on ``server_cpus``; the load generator and the broker on
+``load_cpus``. A scenario's numbers come from one measured window: the load generator counts
+the Acks that arrive in it, and the server's process tree is measured over the same window.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from benchmarks.procs import Launched, pinned
+from sluice.broker import TansuBroker, create_topics
+from sluice.kafka.config import DEFAULT_DLQ_TOPIC, DEFAULT_TOPIC
+from sluice.netutil import free_port
+
+PYTHON = sys.executable
+START_DELAY_S = 4.0
+"""Time the load generator gets to start its processes and connect before its warm-up."""
+
+
+@dataclass(frozen=True, slots=True)
+class Load:
+    """How the load generator drives a scenario."""
+
+    processes: int = 2
+    streams: int = 2
+    window: int = 16
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """One measured run."""
+
+    name: str
+    title: str
+    server: str
+    """``sluice``, ``transport`` (the transport ceiling), ``naive`` or ``sink``."""
+    workload: str = "plain"
+    batch_size: int = 100
+    workers: int = 1
+    pinned: bool = True
+    """False runs server and load anywhere on the machine (the multi-worker comparison)."""
+    load: Load = field(default_factory=Load)
+    rate_of: str | None = None
+    """Hold this share of another scenario's measured readings/s, with ``--rate``."""
+    rate_share: float = 0.5
+
+
+@dataclass(slots=True)
+class Bench:
+    """What every scenario shares: a scratch directory, the CPU split and the timing. Each
+    scenario gets a fresh broker (Tansu keeps every record in memory)."""
+
+    workdir: Path
+    server_cpus: tuple[int, ...] = (0,)
+    load_cpus: tuple[int, ...] = (1,)
+    duration_s: float = 10.0
+    warmup_s: float = 3.0
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    bootstrap: str = ""
+
+    def run(self, scenario: Scenario) -> dict[str, Any]:
+        """Run ``scenario`` against a fresh broker on the load CPUs, and keep its result."""
+        log = self.workdir / f"{scenario.name}.broker.log"
+        with TansuBroker(log_path=log) as broker:
+            if scenario.pinned:
+                os.sched_setaffinity(broker.pid, self.load_cpus)
+            create_topics(broker.bootstrap, [DEFAULT_TOPIC, DEFAULT_DLQ_TOPIC])
+            self.bootstrap = broker.bootstrap
+            if scenario.server == "sink":
+                result = self._run_sink(scenario)
+            else:
+                result = self._run_served(scenario)
+        result.update(
+            title=scenario.title,
+            workload=scenario.workload,
+            batch_size=scenario.batch_size,
+            workers=scenario.workers,
+        )
+        self.results[scenario.name] = result
+        return result
+
+    def _server_command(self, scenario: Scenario, port: int) -> list[str]:
+        listen = f"127.0.0.1:{port}"
+        # The baselines default to the CPU scheduling policy a Sluice worker defaults to.
+        if scenario.server == "transport":
+            module = "benchmarks.baselines.transport_ceiling"
+            return [PYTHON, "-m", module, "--listen", listen]
+        if scenario.server == "naive":
+            module = "benchmarks.baselines.naive_server"
+            return [PYTHON, "-m", module, "--listen", listen, "--bootstrap", self.bootstrap]
+        config = {
+            "server": {"listen": listen},
+            "ops": {"listen": f"127.0.0.1:{free_port()}"},
+            "kafka": {"bootstrap_servers": self.bootstrap},
+            "logging": {"level": "WARNING"},
+        }
+        path = self.workdir / f"{scenario.name}.yaml"
+        path.write_text(yaml.safe_dump(config), encoding="utf-8")
+        return [
+            PYTHON,
+            "-m",
+            "sluice",
+            "serve",
+            "--config",
+            str(path),
+            "--workers",
+            str(scenario.workers),
+        ]
+
+    def _run_served(self, scenario: Scenario) -> dict[str, Any]:
+        port = free_port()
+        target = f"127.0.0.1:{port}"
+        server_cpus = self.server_cpus if scenario.pinned else None
+        load_cpus = self.load_cpus if scenario.pinned else None
+        server = Launched(
+            self._server_command(scenario, port),
+            self.workdir / f"{scenario.name}.server.log",
+            server_cpus,
+        )
+        try:
+            server.wait_grpc_ready(target)
+            report_path = self.workdir / f"{scenario.name}.load.json"
+            start_at = time.time() + START_DELAY_S + self.warmup_s
+            command = [
+                PYTHON,
+                "-m",
+                "benchmarks.loadgen",
+                "--target",
+                target,
+                "--workload",
+                scenario.workload,
+                "--batch-size",
+                str(scenario.batch_size),
+                "--processes",
+                str(scenario.load.processes),
+                "--streams",
+                str(scenario.load.streams),
+                "--window",
+                str(scenario.load.window),
+                "--duration",
+                str(self.duration_s),
+                "--warmup",
+                str(self.warmup_s),
+                "--start-at",
+                repr(start_at),
+                "--json",
+                str(report_path),
+            ]
+            rate = self._rate(scenario)
+            if rate is not None:
+                command += ["--rate", repr(rate)]
+            with (self.workdir / f"{scenario.name}.load.log").open("ab") as log:
+                load = subprocess.Popen(pinned(command, load_cpus), stdout=log, stderr=log)
+            try:
+                time.sleep(max(0.0, start_at - time.time()))
+                cpu_start = server.cpu_seconds()
+                time.sleep(max(0.0, start_at + self.duration_s - time.time()))
+                cpu = server.cpu_seconds() - cpu_start
+                load.wait(self.duration_s + 120)
+            finally:
+                if load.poll() is None:
+                    load.kill()
+                    load.wait()
+            report = json.loads(report_path.read_text(encoding="utf-8"))
+            peak, peak_total = server.peak_rss()
+        finally:
+            server.stop()
+        return _summary(report, cpu, peak, peak_total, rate)
+
+    def _rate(self, scenario: Scenario) -> float | None:
+        if scenario.rate_of is None:
+            return None
+        return float(self.results[scenario.rate_of]["readings_per_s"]) * scenario.rate_share
+
+    def _run_sink(self, scenario: Scenario) -> dict[str, Any]:
+        report_path = self.workdir / f"{scenario.name}.sink.json"
+        command = [
+            PYTHON,
+            "-m",
+            "benchmarks.baselines.sink_ceiling",
+            "--bootstrap",
+            self.bootstrap,
+            "--workload",
+            scenario.workload,
+            "--batch-size",
+            str(scenario.batch_size),
+            "--duration",
+            str(self.duration_s),
+            "--warmup",
+            str(self.warmup_s),
+            "--json",
+            str(report_path),
+        ]
+        sink = Launched(command, self.workdir / f"{scenario.name}.sink.log", self.server_cpus)
+        code = sink.process.wait(self.duration_s + self.warmup_s + 120)
+        if code != 0:
+            raise RuntimeError(f"the sink ceiling failed: {sink.tail()}")
+        report = json.loads(report_path.read_text(encoding="utf-8"))
+        return {
+            "readings_per_s": round(report["readings_per_s"], 1),
+            "batches_per_s": round(report["batches_per_s"], 1),
+            "cpu_s": round(report["cpu_s"], 3),
+            **_per_cpu(report["readings"], report["cpu_s"]),
+            "peak_rss_mb": round(report["peak_rss_bytes"] / 2**20, 1),
+        }
+
+
+def _per_cpu(readings: float, cpu_s: float) -> dict[str, float]:
+    if not readings or not cpu_s:
+        return {"cpu_s_per_million": 0.0, "readings_per_cpu_s": 0.0}
+    return {
+        "cpu_s_per_million": round(cpu_s / readings * 1e6, 3),
+        "readings_per_cpu_s": round(readings / cpu_s, 1),
+    }
+
+
+def _summary(
+    report: dict[str, Any], cpu: float, peak: int, peak_total: int, rate: float | None
+) -> dict[str, Any]:
+    return {
+        "readings_per_s": report["readings_per_s"],
+        "batches_per_s": report["batches_per_s"],
+        "cpu_s": round(cpu, 3),
+        **_per_cpu(report["readings"], cpu),
+        "latency_ms": report["latency_ms"],
+        "peak_rss_mb": round(peak / 2**20, 1),
+        "peak_rss_total_mb": round(peak_total / 2**20, 1),
+        "statuses": report["statuses"],
+        "errors": report["errors"][:5],
+        "rate": round(rate, 1) if rate is not None else None,
+    }
