@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import grpc
 import pytest
 from conftest import Summary, server_config
 from faults_gateways import Gateways
 from faults_verdict import metric, wait_until
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from sluice import reasons
 from sluice.broker import TansuBroker
@@ -20,6 +22,8 @@ from tests.support.servers import SluiceServer
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(180)]
 
 PAUSED_AFTER_SPOOLING_S = 2.0
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
 async def test_broker_paused_past_the_breaker_threshold(
@@ -71,6 +75,12 @@ async def test_spool_full_refuses_and_stores_everything_it_acknowledged(
         broker.pause()
         try:
             await wait_until(lambda: server.http_status("/readyz") == 503, 30, "a full spool")
+            await wait_until(
+                lambda: health_of(server.target)["sluice.v1.Ingest"] == NOT_SERVING,
+                5,
+                "the gRPC readiness",
+            )
+            health = await asyncio.to_thread(health_of, server.target)
             # Larger than any room left: refused, and (the verdict checks) never stored.
             probe = batch([reading("probe", tags={"rid": f"probe:{i}"}) for i in range(2000)], 1)
             refused = await asyncio.to_thread(push, server.target, probe, 10)
@@ -87,7 +97,19 @@ async def test_spool_full_refuses_and_stores_everything_it_acknowledged(
         reasons.KAFKA_UNAVAILABLE,
     )
     assert refused.retry_after_ms == 300
+    # Readiness (the Ingest service) fails; liveness (the overall status) never does.
+    assert health == {"": SERVING, "sluice.v1.Ingest": NOT_SERVING}
     assert unavailable > 0  # the gateways were told to retry, and did
     verdict = summary.judge("spool size cap reached", broker, topic, gateways, totals)
     verdict.notes.update(unavailable_acks=totals["unavailable"])
     assert verdict.lost == 0
+
+
+def health_of(target: str) -> dict[str, int]:
+    """The gRPC health status of the server overall and of the Ingest service."""
+    with grpc.insecure_channel(target) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        return {
+            service: stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5).status
+            for service in ("", "sluice.v1.Ingest")
+        }

@@ -78,7 +78,13 @@ class Spool:
 
     def _open(self) -> Recovery:
         root = self._config.dir
-        self._claim = dirs.claim(root)
+        try:
+            self._claim = dirs.claim(root)
+        except OSError as exc:
+            raise dirs.SpoolDirError(
+                f"spool.dir {root} cannot be used: {exc.strerror or exc}; set spool.dir to a "
+                "writable directory, or spool.enabled: false"
+            ) from exc
         dirs.adopt(root, self._claim)
         self._log = SegmentLog(self._claim.directory, self._config.segment_bytes)
         return self._log.open()
