@@ -5,7 +5,8 @@
   exceed ``record_max_bytes`` is split into more parts (a single reading larger than the cap
   goes alone in its part). Parts are numbered from 0 across the batch.
 - Passthrough: a batch that passed every check unchanged, keyed by source and encoded as
-  protobuf, goes out as the bytes the client sent.
+  protobuf, goes out as the bytes the client sent; with faults, as those bytes without the
+  faulty readings.
 - Dead letters: one ``RejectedBatch`` per batch with faults, keyed by source_id.
 
 These are pure functions of the batch and the config.
@@ -27,6 +28,7 @@ from sluice.kafka.headers import (
     REJECTED_TYPE,
     PartHeaders,
 )
+from sluice.process.columns import ReadingBytes
 from sluice.v1.ingest_pb2 import Reading, ReadingBatch, RejectedBatch
 
 Chunk = tuple[bytes, bytes, int]
@@ -82,9 +84,16 @@ def _readings_chunks(batch: Batch, config: KafkaConfig) -> list[Chunk]:
     message = batch.message
     cap = config.record_max_bytes
     as_json = config.encoding == "json"
+    as_sent = not as_json and config.key == "source" and not batch.changed
     if batch.faults:
+        if as_sent:
+            value, count = _raw_without(batch.raw, batch.faults)
+            if not count:
+                return []
+            if len(value) <= cap:
+                return [(message.source_id.encode(), value, count)]
         message = _without(message, batch.faults)
-    elif not as_json and config.key == "source" and not batch.changed and len(batch.raw) <= cap:
+    elif as_sent and len(batch.raw) <= cap:
         if not message.readings:
             return []
         return [(message.source_id.encode(), batch.raw, len(message.readings))]
@@ -100,6 +109,20 @@ def _readings_chunks(batch: Batch, config: KafkaConfig) -> list[Chunk]:
         return chunks
     key = message.source_id.encode()
     return [(key, value, count) for value, count in _capped(message, cap, as_json)]
+
+
+def _raw_without(raw: bytes, faults: list[ReadingFault]) -> tuple[bytes, int]:
+    """``raw`` without the faulty readings, and how many readings are left.
+
+    The readings are kept as the bytes the client sent (they passed unchanged), so this
+    costs a split and a join in C, not a copy and a re-encoding of every reading. The other
+    fields of the batch are kept too (as unknown fields of the view, re-emitted as read).
+    """
+    view = ReadingBytes.FromString(raw)
+    readings = view.readings
+    for index in sorted({fault.index for fault in faults}, reverse=True):
+        del readings[index]
+    return view.SerializeToString(), len(readings)
 
 
 def _without(message: ReadingBatch, faults: list[ReadingFault]) -> ReadingBatch:

@@ -19,7 +19,7 @@ from sluice.batch import Batch, Record
 from sluice.kafka.config import KafkaConfig
 from sluice.kafka.headers import rfc3339_utc
 from sluice.kafka.records import dead_letter_record, readings_records
-from sluice.v1.ingest_pb2 import ReadingBatch, RejectedBatch
+from sluice.v1.ingest_pb2 import Reading, ReadingBatch, RejectedBatch
 
 CAP = 2000
 
@@ -130,6 +130,30 @@ async def test_faulty_readings_are_left_out_of_the_readings_record() -> None:
     (record,) = readings_records(batch, config())
 
     assert [r.value for r in decode(record).readings] == [1.0, 2.0, 4.0]
+    assert record.readings == 3
+
+
+async def test_the_readings_left_after_faults_go_out_as_the_client_sent_them() -> None:
+    batch = make_batch([reading(value=float(i)) for i in range(3)], faults=[fault(1)])
+    # The client wrote the last reading's fields in its own order, which a re-encoding
+    # would not keep.
+    last = batch.message.readings[2]
+    payload = (
+        Reading(metric=last.metric, value=last.value).SerializeToString()
+        + Reading(
+            device_id=last.device_id,
+            time_unix_nano=last.time_unix_nano,
+            unit=last.unit,
+            tags=last.tags,
+        ).SerializeToString()
+    )
+    batch.raw = batch.raw + b"\x1a" + bytes([len(payload)]) + payload
+    batch.message = ReadingBatch.FromString(batch.raw)
+
+    (record,) = readings_records(batch, config())
+
+    assert payload in record.value
+    assert [r.value for r in decode(record).readings] == [0.0, 2.0, 2.0]
     assert record.readings == 3
 
 
