@@ -16,6 +16,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from google.protobuf.message import DecodeError
 from opentelemetry import trace
@@ -66,6 +67,8 @@ class Admission:
         self._timeout = config.backpressure_timeout_s
         self._max_id_length = config.max_id_length
         self._metrics = metrics
+        self._batches: dict[int, Any] = {}
+        """The ``sluice_batches`` child of each Ack status, looked up once."""
 
     async def submit(self, tenant: str, raw: bytes, on_ack: AckCallback) -> None:
         """Take one request. ``on_ack`` is called once with its Ack, possibly later.
@@ -106,15 +109,16 @@ class Admission:
             return
 
         loop = asyncio.get_running_loop()
-        span = tracer.start_span(
-            "sluice.batch",
-            attributes={
-                "sluice.tenant": tenant,
-                "sluice.session_id": message.session_id,
-                "sluice.seq": message.seq,
-                "sluice.readings": count,
-            },
-        )
+        span = tracer.start_span("sluice.batch")
+        if span.is_recording():  # an unsampled span only carries the trace context
+            span.set_attributes(
+                {
+                    "sluice.tenant": tenant,
+                    "sluice.session_id": message.session_id,
+                    "sluice.seq": message.seq,
+                    "sluice.readings": count,
+                }
+            )
         batch = Batch(
             tenant=tenant,
             raw=raw,
@@ -134,7 +138,8 @@ class Admission:
             ack = ack_for_batch(batch) if error is None else ack_for_error(message.seq, error)
             self._budget.release(size, count)
             self._metrics.ack_latency.observe(time.monotonic() - batch.received_monotonic)
-            span.set_attribute("sluice.status", STATUS_NAMES.get(ack.status, str(ack.status)))
+            if span.is_recording():
+                span.set_attribute("sluice.status", STATUS_NAMES.get(ack.status, str(ack.status)))
             span.end()
             if key is None:
                 self._answer(on_ack, ack, count)
@@ -157,7 +162,11 @@ class Admission:
 
     def _count(self, ack: Ack, count: int) -> None:
         metrics = self._metrics
-        metrics.batches.labels(status=STATUS_NAMES.get(ack.status, "UNKNOWN")).inc()
+        batches = self._batches.get(ack.status)
+        if batches is None:
+            batches = metrics.batches.labels(status=STATUS_NAMES.get(ack.status, "UNKNOWN"))
+            self._batches[ack.status] = batches
+        batches.inc()
         if ack.accepted:
             metrics.readings_accepted.inc(ack.accepted)
         if ack.status in REFUSED_STATUSES and ack.reason != reasons.NO_VALID_READINGS:
