@@ -100,6 +100,8 @@ def machine() -> dict[str, Any]:
 
 
 def _commit() -> str:
+    if os.environ.get("SLUICE_BENCH_COMMIT"):  # a run from an exported tree has no .git
+        return os.environ["SLUICE_BENCH_COMMIT"]
     try:
         return subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
