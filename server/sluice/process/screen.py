@@ -62,9 +62,14 @@ class BatchScreen:
             return None
         plain = self._plain
         suspects: list[int] = []
-        if not plain.keys() >= set(shapes):
-            self._learn(shapes)
-            suspects = [index for index, shape in enumerate(shapes) if shape not in plain]
+        odd = set(shapes).difference(plain)
+        if odd:
+            new = odd.difference(self._plans)
+            if new:
+                self._learn(new)  # which may have started the caches over: look again
+                odd = set(shapes).difference(plain)
+            if odd:
+                suspects = [index for index, shape in enumerate(shapes) if shape in odd]
         columns = ColumnsBatch.FromString(raw).readings
         times = list(columns.time_unix_nano)
         total = sum(columns.value)
@@ -81,10 +86,10 @@ class BatchScreen:
         plans = self._plans
         return suspects, [plans.get(shapes[index]) for index in suspects]
 
-    def _learn(self, shapes: Sequence[bytes]) -> None:
-        """Plan every template not seen before."""
+    def _learn(self, shapes: set[bytes]) -> None:
+        """Plan the templates ``shapes``, not seen before."""
         plans, plain = self._plans, self._plain
-        for shape in set(shapes).difference(plans):
+        for shape in shapes:
             plan = self._plan_for(shape)
             if len(plans) >= CACHE_LIMIT:
                 plans.clear()
