@@ -183,3 +183,22 @@ def test_a_batch_of_plain_readings_is_screened_without_a_fault() -> None:
         parsed = ReadingBatch.FromString(raw)
         assert checker.check(parsed, raw, NOW) == ([], 50, False)
         assert parsed.SerializeToString() == raw
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(batches=st.lists(st.lists(encoded, min_size=1, max_size=12), min_size=2, max_size=4))
+def test_caches_that_start_over_mid_batch_change_nothing(
+    registry_path: Path,
+    batches: list[list[tuple[Reading, tuple[float, float] | None, list[bytes], bool]]],
+) -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("sluice.process.screen.CACHE_LIMIT", 3)
+        patch.setattr("sluice.process.names.CACHE_LIMIT", 3)
+        checks, transforms = CONFIGS["defaults"]
+        registry = load_registry(registry_path, transforms.geohash_precision)
+        fast, slow = ReadingChecker(checks, transforms), ReadingChecker(checks, transforms)
+        fast.use_registry(registry)
+        slow.use_registry(registry)
+        for batch in batches:
+            raw = b"\x08\x07" + b"".join(encode(*item) for item in batch)
+            check_both(fast, slow, raw)
