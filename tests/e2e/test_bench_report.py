@@ -1,0 +1,72 @@
+"""How a benchmark run is reported: same-run ratios, targets, and the Markdown table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from benchmarks import report
+
+pytestmark = pytest.mark.e2e
+
+
+def scenario(readings_per_s: float, per_cpu: float, **extra: Any) -> dict[str, Any]:
+    return {
+        "title": extra.pop("title", "a scenario"),
+        "readings_per_s": readings_per_s,
+        "batches_per_s": readings_per_s / 100,
+        "cpu_s_per_million": 1e6 / per_cpu,
+        "readings_per_cpu_s": per_cpu,
+        "latency_ms": {"p50": 1.0, "p99": 20.0, "p99.9": 30.0, "max": 31.0},
+        "peak_rss_mb": 150.0,
+        **extra,
+    }
+
+
+RESULTS = {
+    "a_plain": scenario(300_000, 600_000),
+    "c_plain": scenario(800_000, 1_000_000),
+    "d_plain": scenario(1_200_000, 3_000_000),
+    "e_plain": scenario(100_000, 100_000),
+    "latency_50": scenario(150_000, 500_000),
+    "b_plain_1": scenario(5_000, 6_000, peak_rss_mb=250.0),
+}
+
+
+def test_ratios_divide_the_figures_of_the_same_run() -> None:
+    ratios = report.ratios(RESULTS)
+    assert ratios["a/c plain"]["ratio"] == 0.6
+    assert ratios["a/e plain"]["ratio"] == 6.0
+    assert ratios["a/d plain"]["ratio"] == 0.25
+    assert "a/c rich" not in ratios  # neither rich scenario ran
+
+
+def test_each_target_says_whether_it_holds() -> None:
+    verdicts = {t["target"]: t for t in report.targets(RESULTS, report.ratios(RESULTS))}
+    assert verdicts["(a) plain, readings per server CPU-second"]["holds"] is False
+    assert verdicts["(a)/(c) plain, against the transport ceiling"]["holds"] is True
+    assert verdicts["(a)/(e) plain, against the naive baseline"]["holds"] is True
+    assert verdicts["p99 Ack latency at 50% load (ms)"]["holds"] is True
+    rss = verdicts["RSS per worker at the peak (MB)"]
+    assert (rss["measured"], rss["holds"]) == (250.0, False)
+    rich = verdicts["(a) rich, readings per server CPU-second"]
+    assert (rich["measured"], rich["holds"]) == (None, None)
+
+
+def test_the_table_has_a_row_per_scenario_ratio_and_target() -> None:
+    ratios = report.ratios(RESULTS)
+    data = {
+        "scenarios": {name: {**result, "title": name} for name, result in RESULTS.items()},
+        "ratios": ratios,
+        "targets": report.targets(RESULTS, ratios),
+        "transforms": {"transform_cost_ns": {"unit_conversion": 750.4}},
+        "machine": report.machine(),
+    }
+    table = report.markdown(data)
+    for name in RESULTS:
+        assert f"| {name} |" in table
+    assert "| a/c plain, against the transport ceiling | 0.60 | readings_per_cpu_s |" in table
+    assert "| (a) rich, readings per server CPU-second | >= 700000 | – | not run |" in table
+    assert "| unit conversion | 750 |" in table
+    assert "Machine: " in table
