@@ -58,11 +58,14 @@ class KafkaSink:
 
     async def start(self) -> None:
         """Open the spool (replaying what is on disk), then start the producer."""
-        if self._spillway is not None:
-            await self._spillway.start()
+        spillway = self._spillway
+        if spillway is not None:
+            await spillway.open()
         else:
             self._breaker.subscribe(self._on_breaker)
         await self._producer.start()
+        if spillway is not None:
+            spillway.start_replay()
 
     async def shutdown(self) -> None:
         """Replay the spool into a reachable Kafka (bounded), flush and stop the producer,

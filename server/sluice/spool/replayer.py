@@ -1,7 +1,8 @@
 """Replays the spool into Kafka in order, and frees each segment once all of it is delivered.
 
 - It runs while ``may_replay()`` allows (the breaker is not open, and every record produced
-  before the last purge has settled), with at most ``REPLAY_WINDOW`` records in flight.
+  before the last purge has settled), with at most ``REPLAY_WINDOW`` records (and
+  ``REPLAY_WINDOW_BYTES``) in flight.
 - A segment is deleted once every record in it is delivered; a crash before that replays
   the segment again, so records already delivered from it arrive twice (duplicates, never
   loss).
@@ -36,7 +37,9 @@ from sluice.tasks import cancel_and_wait
 log = logging.getLogger(__name__)
 
 REPLAY_WINDOW: Final = 512
-"""Spooled records in flight to Kafka at once."""
+"""Spooled records in flight to Kafka at once, at most..."""
+REPLAY_WINDOW_BYTES: Final = 32 * 1024 * 1024
+"""...and bytes of record values in flight at once."""
 READ_RECORDS: Final = 64
 RETRY_INITIAL_S: Final = 0.2
 RETRY_MAX_S: Final = 10.0
@@ -65,6 +68,7 @@ class Replayer:
         self._on_drained = on_drained
         self._rng = rng
         self._inflight: deque[tuple[Entry, asyncio.Future[None]]] = deque()
+        self._inflight_bytes = 0
         self._failure: BaseException | None = None
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -100,7 +104,8 @@ class Replayer:
                 attempt += 1
                 continue
             room = REPLAY_WINDOW - len(self._inflight)
-            if not self._may_replay() or room <= 0:
+            full = room <= 0 or self._inflight_bytes >= REPLAY_WINDOW_BYTES
+            if not self._may_replay() or full:
                 await self._sleep()
                 continue
             entries, after = spool.read(cursor, min(room, READ_RECORDS))
@@ -123,6 +128,7 @@ class Replayer:
                     self._failure = exc
                     break
                 self._inflight.append((entry, future))
+                self._inflight_bytes += len(entry.record.value)
                 future.add_done_callback(self._settled)
                 cursor = entry.end
 
@@ -141,6 +147,7 @@ class Replayer:
         for _, future in self._inflight:
             _error_of(future)  # retrieved: these are sent again
         self._inflight.clear()
+        self._inflight_bytes = 0
         self._failure = None
         return restart
 
@@ -161,6 +168,7 @@ class Replayer:
                     )
                 break
             inflight.popleft()
+            self._inflight_bytes -= len(entry.record.value)
             delivered = entry.end
             if error is None:
                 self._metrics.spool_replayed_readings.inc(entry.record.readings)

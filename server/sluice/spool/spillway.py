@@ -80,14 +80,17 @@ class Spillway:
         """True while the spool refuses batches for want of room."""
         return self.spool.full
 
-    async def start(self) -> None:
+    async def open(self) -> None:
         """Open the spool (recovering what is on disk); call before the producer starts."""
         await self.spool.start()
         self._producer.set_spill(self.spill)
         self._breaker.subscribe(self._on_breaker)
-        self._replayer.start()
         self._diverting = not self._should_divert()
         self._refresh()
+
+    def start_replay(self) -> None:
+        """Start replaying (once the producer runs)."""
+        self._replayer.start()
 
     def take(self, batch: Batch) -> None:
         """Spool every record of ``batch``; ``batch.done`` resolves once they are durable.

@@ -35,6 +35,8 @@ class Syncer:
         self._interval_s = interval_s
         self._waiters: list[asyncio.Future[None]] = []
         self._running: asyncio.Future[None] | None = None
+        self._idle = asyncio.Event()
+        self._idle.set()
         self._timer: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -61,8 +63,7 @@ class Syncer:
         """Stop the timer and fsync everything written (every mode)."""
         timer, self._timer = self._timer, None
         await cancel_and_wait(timer)
-        while self._running is not None:
-            await asyncio.shield(self._running)
+        await self._idle.wait()  # set by the last fsync's callback, not by its thread
         with contextlib.suppress(OSError):
             await self._sync_now()
 
@@ -73,6 +74,7 @@ class Syncer:
         loop = asyncio.get_running_loop()
         running = loop.run_in_executor(None, _fsync_all, fds, directory)
         self._running = running
+        self._idle.clear()
 
         def finished(done: asyncio.Future[None]) -> None:
             self._running = None
@@ -88,6 +90,8 @@ class Syncer:
                     waiter.set_exception(error)
             if self._waiters:
                 self._begin()
+            else:
+                self._idle.set()
 
         running.add_done_callback(finished)
 
