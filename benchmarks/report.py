@@ -13,6 +13,13 @@ from typing import Any
 RATIOS = (
     # name, numerator, denominator, measure, what it says
     ("a/c plain", "a_plain", "c_plain", "readings_per_cpu_s", "against the transport ceiling"),
+    (
+        "a/c plain, same rate",
+        "a_plain",
+        "c_plain_at_a",
+        "readings_per_cpu_s",
+        "against the transport at (a)'s rate",
+    ),
     ("a/c rich", "a_rich", "c_rich", "readings_per_cpu_s", "against the transport ceiling"),
     ("a/e plain", "a_plain", "e_plain", "readings_per_cpu_s", "against the naive baseline"),
     ("a/d plain", "a_plain", "d_plain", "readings_per_s", "against the sink ceiling (wall)"),
@@ -121,10 +128,11 @@ def _number(value: Any, digits: int = 0) -> str:
 def markdown(data: dict[str, Any]) -> str:
     """The run as Markdown: the scenario table, ratios, targets, transforms and the machine."""
     lines = [
-        "| scenario | readings/s | batches/s | server CPU-s per 1M readings "
+        "| scenario | readings/s | batches/s | server CPU use | server CPU-s per 1M readings "
         "| readings per CPU-s | Ack p50 / p99 / p99.9 (ms) | peak RSS (MB) |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    duration = data.get("duration_s") or 0.0
     for result in data["scenarios"].values():
         latency = result.get("latency_ms")
         latency_text = (
@@ -132,9 +140,11 @@ def markdown(data: dict[str, Any]) -> str:
             if latency
             else "–"
         )
+        use = f"{result['cpu_s'] / duration:.0%}" if duration and "cpu_s" in result else "–"
         lines.append(
             f"| {result['title']} | {_number(result['readings_per_s'])} "
-            f"| {_number(result['batches_per_s'])} | {_number(result['cpu_s_per_million'], 2)} "
+            f"| {_number(result['batches_per_s'])} | {use} "
+            f"| {_number(result['cpu_s_per_million'], 2)} "
             f"| {_number(result['readings_per_cpu_s'])} | {latency_text} "
             f"| {_number(result['peak_rss_mb'], 1)} |"
         )

@@ -31,6 +31,13 @@ BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 SCENARIOS = (
     Scenario("a_plain", "(a) end to end, plain, 100-reading batches", "sluice"),
     Scenario("c_plain", "(c) transport ceiling, plain", "transport"),
+    Scenario(
+        "c_plain_at_a",
+        "(c) transport, plain, held at (a) plain's readings/s",
+        "transport",
+        rate_of="a_plain",
+        rate_share=1.0,
+    ),
     Scenario("d_plain", "(d) sink ceiling, plain", "sink"),
     Scenario("e_plain", "(e) naive baseline, plain", "naive", load=Load(2, 4, 4)),
     Scenario("a_rich", "(a) end to end, rich, 100-reading batches", "sluice", "rich"),
