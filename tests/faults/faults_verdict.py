@@ -60,8 +60,9 @@ def judge(
         bootstrap, topic, min_records=min_records, timeout_s=CONSUME_TIMEOUT_S, settle_s=SETTLE_S
     )
     first: dict[tuple[str, str], bytes] = {}
+    received: dict[tuple[str, str], str] = {}
     kept: Counter[str] = Counter()
-    duplicate_records = duplicate_readings = 0
+    duplicate_records = duplicate_readings = resent = 0
     for record in records:
         headers = headers_of(record)
         key = (headers["ce_source"], headers["ce_id"])
@@ -71,8 +72,11 @@ def judge(
             assert value == first[key], f"{key} names two different records"
             duplicate_records += 1
             duplicate_readings += len(rids_of(value))
+            # A gateway's resend is received again (a new ce_time); a replay is a copy.
+            resent += headers["ce_time"] != received[key]
             continue
         first[key] = value
+        received[key] = headers["ce_time"]
         kept.update(rids_of(value))
     repeated = [rid for rid, times in kept.items() if times > 1]
     assert not repeated, f"readings under two (ce_source, ce_id) names: {repeated[:10]}"
@@ -88,6 +92,7 @@ def judge(
         duplicate_readings=duplicate_readings,
         lost=len(acknowledged - destroyed - found),
         lost_to_injected_corruption=len(destroyed),
+        notes={"duplicate_records_resent_by_gateways": resent},
     )
 
 
