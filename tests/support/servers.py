@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import psutil
 import yaml
 
 from sluice.netutil import free_port
@@ -63,7 +64,9 @@ class SluiceServer:
 
     def start(self, until: str = "/readyz") -> SluiceServer:
         """Start the process and wait until ``until`` answers 200 (``/healthz`` for a server
-        that is up but, by design, not ready: Kafka down and no spool room)."""
+        that is up but, by design, not ready: Kafka down and no spool room) and, with
+        several workers, until every worker listens: the shared ops port answers as soon
+        as one of them does."""
         command = [sys.executable, "-m", "sluice", "serve", "--config", str(self.config_path)]
         command += ["--workers", str(self.workers)]
         with self.log_path.open("ab") as log:
@@ -74,11 +77,24 @@ class SluiceServer:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"sluice exited with {self.process.returncode}:\n{self.logs()}")
-            if self.http_status(until) == 200:
+            if self.http_status(until) == 200 and self._workers_listening():
                 return self
             time.sleep(0.05)
         self.kill()
         raise RuntimeError(f"sluice was not ready within {READY_TIMEOUT_S}s:\n{self.logs()}")
+
+    def _workers_listening(self) -> bool:
+        """True once every worker process listens on the gRPC port."""
+        if self.workers == 1 or self.process is None:
+            return True
+        listening = 0
+        for worker in psutil.Process(self.process.pid).children():
+            with contextlib.suppress(psutil.Error):
+                listening += any(
+                    c.status == psutil.CONN_LISTEN and c.laddr.port == self.grpc_port
+                    for c in worker.net_connections(kind="tcp")
+                )
+        return listening >= self.workers
 
     def http_status(self, path: str) -> int:
         """The HTTP status of GET ``path`` on the ops listener, 0 if it does not answer."""
