@@ -6,9 +6,9 @@
 - **Purge.** When the breaker opens, the producer gives back the records librdkafka holds but
   has not sent. They are older than anything spooled from then on, so they go to a segment
   reserved at that moment, which sorts (and replays) first, and which is put in produce
-  order once the purge is complete. Records in flight keep waiting
-  for their delivery report: delivered, or failed back to the client, never spooled; until
-  they are all reported, batches keep going to the spool.
+  order once the purge is complete. Records in flight keep waiting for their delivery
+  report: delivered, or failed back to the client, never spooled; until they are all
+  reported, batches keep going to the spool.
 - **Replay** (``sluice.spool.replayer``) runs while the breaker is not open and every record
   produced before the last purge has settled, so a replayed record never overtakes an older
   one of its key that librdkafka still holds. Once the spool is empty, batches go straight to
