@@ -102,6 +102,7 @@ def _faulty(batch: Batch) -> None:
     [
         ("a transform changed a reading", _changed, {}, [99.0, 2.0, 3.0]),
         ("a reading failed its checks", _faulty, {}, [1.0, 3.0]),
+        ("one rewritten, one failed", lambda b: (_changed(b), _faulty(b)), {}, [99.0, 3.0]),
         ("json encoding", lambda b: None, {"encoding": "json"}, [1.0, 2.0, 3.0]),
         ("keyed by device", lambda b: None, {"key": "device"}, [1.0, 2.0, 3.0]),
     ],
