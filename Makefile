@@ -9,7 +9,7 @@
 #   make pytest        the test suite only (PYTEST_ARGS=... to narrow it)
 #   make test          install + lint + proto-check + pytest: what .ci/run runs
 #   make dev           sluice dev: local broker, server and simulated fleet (DEV_ARGS=...)
-#   make bench         the benchmark suite (~10 min; BENCH_ARGS=--only a_plain,c_plain ...);
+#   make bench         the benchmark suite (~5 min; BENCH_ARGS=--only a_plain,c_plain ...);
 #                      writes benchmarks/results/<date>.json and the table in benchmarks/README.md
 #   make lock          requirements.lock (hash-pinned runtime dependencies, for the Dockerfile)
 #   make docs          regenerate the README's configuration reference
@@ -144,7 +144,7 @@ docs: venv
 dev: install
 	$(VENV_BIN)/sluice dev $(DEV_ARGS)
 
-# Not part of `make test`: it takes the whole machine for ~10 minutes.
+# Not part of `make test`: it takes the whole machine for ~5 minutes.
 bench: install
 	$(VENV_BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
