@@ -5,8 +5,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from prometheus_client import CollectorRegistry
+
 from sluice import reasons
 from sluice.configdoc import reference
+from sluice.ops.metrics import Metrics
 
 README = Path(__file__).parents[2] / "README.md"
 
@@ -26,3 +29,11 @@ def test_the_config_reference_matches_the_config_models() -> None:
     assert match.group(1) == reference(), (
         "README config reference is stale: run `make docs` (python -m sluice.configdoc)"
     )
+
+
+def test_every_metric_is_in_the_readme() -> None:
+    registry = CollectorRegistry()
+    Metrics(registry)
+    text = README.read_text(encoding="utf-8")
+    missing = [m.name for m in registry.collect() if f"`{m.name}" not in text]
+    assert missing == [], f"metrics missing from the README: {missing}"
