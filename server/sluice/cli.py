@@ -118,8 +118,13 @@ def run_supervisor(settings: Settings, config: Path | None, workers: int) -> int
     command = [sys.executable, "-m", "sluice", "serve", "--workers", "1"]
     if config is not None:
         command += ["--config", str(config)]
-    # Workers get their whole drain plus a delivery timeout before they are killed.
-    grace = settings.server.drain_timeout_s + settings.kafka.delivery_timeout_ms / 1000 + 5
+    # Workers get their whole drain, a delivery timeout and the spool flush before a SIGKILL.
+    grace = (
+        settings.server.drain_timeout_s
+        + settings.kafka.delivery_timeout_ms / 1000
+        + settings.spool.drain_timeout_s
+        + 5
+    )
     return Supervisor(workers, lambda _index: command, env=env, shutdown_grace_s=grace).run()
 
 
