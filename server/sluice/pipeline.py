@@ -20,7 +20,7 @@ class Pipeline:
         self.limiter = RateLimiter(settings.ratelimit, metrics)
         self.producer = AsyncProducer(settings.kafka, metrics)
         self.sink = sink = KafkaSink(self.producer, metrics, settings.spool)
-        builder = RecordBuilder(settings.kafka, metrics, self.limiter.allow_dlq, sink)
+        builder = RecordBuilder(settings.kafka, self.limiter.allow_dlq, sink)
         limits = RateLimitStage(self.limiter, builder)
         checks = CheckStage(settings.checks, settings.transforms, metrics, limits)
         self.head: Stage = checks

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from sluice.batch import Batch
 from sluice.kafka.config import KafkaConfig
 from sluice.kafka.records import dead_letter_record, readings_records
-from sluice.ops.metrics import Metrics
 from sluice.stage import Stage
 
 
@@ -21,12 +20,10 @@ class RecordBuilder:
     def __init__(
         self,
         config: KafkaConfig,
-        metrics: Metrics,
         allow_dlq: Callable[[str], bool],
         next_stage: Stage,
     ) -> None:
         self._config = config
-        self._metrics = metrics
         self._allow_dlq = allow_dlq
         self._next = next_stage
 

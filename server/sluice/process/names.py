@@ -23,20 +23,14 @@ CACHE_LIMIT: Final = 65_536
 """Entries each cache (device ids, metric names, geohashes) holds before it starts over."""
 
 
-def _compile(pattern: str, key: str) -> re.Pattern[str]:
-    try:
-        return re.compile(pattern)
-    except re.error as exc:
-        raise ValueError(f"{key}: {pattern!r} is not a valid regular expression: {exc}") from None
-
-
 class Names:
     """Validated device ids and metrics, and computed geohashes."""
 
     def __init__(self, checks: ChecksConfig, transforms: TransformsConfig) -> None:
         self._checks = checks
-        self._device_id_match = _compile(checks.device_id_pattern, "checks.device_id_pattern")
-        self._metric_match = _compile(checks.metric_pattern, "checks.metric_pattern")
+        # ChecksConfig has already refused patterns that do not compile.
+        self._device_id_match = re.compile(checks.device_id_pattern)
+        self._metric_match = re.compile(checks.metric_pattern)
         self._units = UnitTable(transforms.canonical_units) if transforms.convert_units else None
         self._precision = transforms.geohash_precision
         self._registry: Mapping[str, RegisteredDevice] = {}

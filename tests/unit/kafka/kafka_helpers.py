@@ -90,7 +90,7 @@ class KafkaPipeline:
         self.metrics = Metrics(CollectorRegistry())
         self.producer = AsyncProducer(config, self.metrics)
         self.sink = KafkaSink(self.producer, self.metrics, spool)
-        self.builder = RecordBuilder(config, self.metrics, allow_dlq, self.sink)
+        self.builder = RecordBuilder(config, allow_dlq, self.sink)
 
     async def __aenter__(self) -> KafkaPipeline:
         await self.sink.start()

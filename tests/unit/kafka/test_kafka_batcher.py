@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import pytest
 from kafka_helpers import fault, make_batch, reading
-from prometheus_client import CollectorRegistry
 
 from sluice.batch import Batch
 from sluice.kafka.batcher import RecordBuilder
 from sluice.kafka.config import KafkaConfig
-from sluice.ops.metrics import Metrics
 from sluice.testing import RecordingSink
 
 CONFIG = KafkaConfig(topic="readings", dlq_topic="dead")
@@ -29,7 +27,7 @@ class DeadLetterBudget:
 
 async def build(batch: Batch, budget: DeadLetterBudget) -> RecordingSink:
     next_stage = RecordingSink(hold=True)
-    builder = RecordBuilder(CONFIG, Metrics(CollectorRegistry()), budget, next_stage)
+    builder = RecordBuilder(CONFIG, budget, next_stage)
     await builder.consume(batch)
     return next_stage
 

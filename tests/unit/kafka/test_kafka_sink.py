@@ -63,7 +63,7 @@ async def send(
 ) -> ScriptedProducer:
     metrics = Metrics(CollectorRegistry())
     sink = KafkaSink(producer, metrics)  # type: ignore[arg-type]
-    await RecordBuilder(CONFIG, metrics, lambda _: allow_dlq, sink).consume(batch)
+    await RecordBuilder(CONFIG, lambda _: allow_dlq, sink).consume(batch)
     return producer
 
 
