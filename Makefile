@@ -86,8 +86,10 @@ $(VENV_BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 # A new top-level package (a new __init__.py under server/ or clients/) needs a reinstall:
-# the editable install maps package names to folders when it is made.
-$(VENV_STAMP): pyproject.toml $(wildcard server/*/__init__.py clients/*/__init__.py) \
+# the editable install maps package names to folders when it is made. So does a change to
+# the C extension, which the install compiles into server/sluice/process/.
+$(VENV_STAMP): pyproject.toml server/sluice/process/_wire.c \
+               $(wildcard server/*/__init__.py clients/*/__init__.py) \
                | $(VENV_BIN)/python
 	$(VENV_BIN)/python -m pip install --quiet --upgrade pip
 	$(VENV_BIN)/python -m pip install --quiet -e '.[dev]'
