@@ -24,6 +24,7 @@ from prometheus_client import CollectorRegistry
 from benchmarks.workloads import WORKLOADS, BatchFactory, BatchHeader, Workload
 from sluice.batch import Batch
 from sluice.ops.metrics import Metrics
+from sluice.process._wire import walk
 from sluice.process.checker import ReadingChecker
 from sluice.process.config import ChecksConfig, TransformsConfig
 from sluice.ratelimit.config import RateLimitConfig
@@ -69,7 +70,7 @@ def _check_cost(workload: Workload) -> float:
     checker = ReadingChecker(ChecksConfig(), TransformsConfig())
 
     def run(raw: bytes) -> object:
-        return checker.check(ReadingBatch.FromString(raw), raw, time.time_ns())
+        return checker.check(walk(raw) or ReadingBatch.FromString(raw), time.time_ns())
 
     return _best_ns_per_reading(run, _batches(workload))
 
@@ -97,7 +98,7 @@ def _limit_cost(device_buckets: bool) -> float:
 
     def run(raw: bytes) -> object:
         message = ReadingBatch.FromString(raw)
-        batch = Batch("bench", raw, message, 0, 0.0, loop.create_future())
+        batch = Batch("bench", raw, message, 0, 0.0, loop.create_future())  # parsed: per device
         batch.accepted = len(message.readings)
         return loop.run_until_complete(stage.consume(batch))
 

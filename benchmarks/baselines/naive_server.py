@@ -79,7 +79,7 @@ class NaiveIngest:
 
     def handle(self, batch: ReadingBatch) -> Ack:
         """The Ack of one batch, once its accepted readings are in Kafka."""
-        faults, accepted, _ = self._checker().check(batch, None, time.time_ns())
+        faults, accepted, _ = self._checker().check_message(batch, time.time_ns())
         rejected = {fault.index for fault in faults}
         pending = _Pending(accepted)
         for index, reading in enumerate(batch.readings):

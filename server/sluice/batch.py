@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from sluice.v1.ingest_pb2 import ReadingBatch
+from sluice.process._wire import WireBatch
+from sluice.v1.ingest_pb2 import Reading, ReadingBatch
 
 
 @dataclass(slots=True, frozen=True)
@@ -41,7 +42,9 @@ class Batch:
     tenant: str
     raw: bytes
     """The batch exactly as the client sent it, for passthrough."""
-    message: ReadingBatch
+    parsed: WireBatch | ReadingBatch
+    """The batch as admitted: walked in C (the plain encoding, the fast path), or parsed by
+    upb (anything else), in which case the checks transform its readings in place."""
     received_unix_ns: int
     """Wall-clock receipt time, for ``ce_time``."""
     received_monotonic: float
@@ -52,13 +55,72 @@ class Batch:
     faults: list[ReadingFault] = field(default_factory=list)
     """Readings that failed their checks, in index order (set by the checker)."""
     changed: bool = False
-    """True when a transform rewrote an accepted reading, so the raw bytes are stale."""
+    """True when a transform rewrote an accepted reading (set by the checker)."""
     accepted: int = 0
     """How many readings passed the checks (set by the checker)."""
+    value: bytes | None = None
+    """The accepted readings, transformed, as a ReadingBatch; None while that is ``raw``
+    itself (set by the checker)."""
     records: list[Record] = field(default_factory=list)
     """The records to produce, readings records then the dead-letter record (set by the batcher)."""
+    _message: ReadingBatch | None = field(default=None, init=False, repr=False)
+
+    def checked(
+        self, faults: list[ReadingFault], accepted: int, changed: bool, value: bytes | None
+    ) -> None:
+        """Record the outcome of the checks."""
+        self.faults = faults
+        self.accepted = accepted
+        self.changed = changed
+        self.value = value
+        self._message = None
 
     @property
     def seq(self) -> int:
         """The client's sequence number for this batch."""
-        return self.message.seq
+        return self.parsed.seq
+
+    @property
+    def source_id(self) -> str:
+        """The gateway that sent the batch."""
+        return self.parsed.source_id
+
+    @property
+    def session_id(self) -> str:
+        """The client's session."""
+        return self.parsed.session_id
+
+    @property
+    def count(self) -> int:
+        """How many readings the batch holds."""
+        parsed = self.parsed
+        return parsed.count if isinstance(parsed, WireBatch) else len(parsed.readings)
+
+    def sent(self, index: int) -> Reading:
+        """Reading ``index`` exactly as the client sent it (a rejected reading never changes)."""
+        parsed = self.parsed
+        if isinstance(parsed, WireBatch):
+            return Reading.FromString(parsed.reading(index))
+        return parsed.readings[index]
+
+    @property
+    def message(self) -> ReadingBatch:
+        """Every reading of the batch, the accepted ones as transformed.
+
+        The fast path never needs it: walked batches are parsed here on first use (with
+        per-device rate limits, for instance), after the checks.
+        """
+        parsed = self.parsed
+        if not isinstance(parsed, WireBatch):
+            return parsed
+        if self._message is None:
+            message = ReadingBatch.FromString(self.raw)
+            if self.value is not None:
+                readings = message.readings
+                faulty = {fault.index for fault in self.faults}
+                kept = (index for index in range(len(readings)) if index not in faulty)
+                accepted = ReadingBatch.FromString(self.value).readings
+                for index, reading in zip(kept, accepted, strict=True):
+                    readings[index].CopyFrom(reading)
+            self._message = message
+        return self._message

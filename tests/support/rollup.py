@@ -76,7 +76,7 @@ def kafka_records(
         batch = Batch(
             tenant=tenant,
             raw=message.SerializeToString(),
-            message=message,
+            parsed=message,
             received_unix_ns=BASE_HOUR_NS,
             received_monotonic=0.0,
             done=loop.create_future(),

@@ -49,12 +49,11 @@ class PartHeaders:
     __slots__ = ("_id_prefix", "_middle", "_tail")
 
     def __init__(self, batch: Batch, ce_type: bytes, content_type: bytes, parts: int) -> None:
-        message = batch.message
-        session = message.session_id
-        seq = str(message.seq)
+        session = batch.session_id
+        seq = str(batch.seq)
         self._id_prefix = f"{session}:{seq}:"
         self._middle: tuple[Header, ...] = (
-            ("ce_source", f"/tenants/{batch.tenant}/sources/{message.source_id}".encode()),
+            ("ce_source", f"/tenants/{batch.tenant}/sources/{batch.source_id}".encode()),
             _TYPE_HEADERS[ce_type],
             ("ce_time", rfc3339_utc(batch.received_unix_ns).encode()),
             _CONTENT_TYPE_HEADERS[content_type],

@@ -4,9 +4,9 @@
   or, with ``key: device``, one part per device keyed by device_id. A part whose value would
   exceed ``record_max_bytes`` is split into more parts (a single reading larger than the cap
   goes alone in its part). Parts are numbered from 0 across the batch.
-- Passthrough: a batch that passed every check unchanged, keyed by source and encoded as
-  protobuf, goes out as the bytes the client sent; with faults, as those bytes without the
-  faulty readings.
+- Passthrough: keyed by source and encoded as protobuf, a batch's accepted readings go out
+  as the checker encoded them (``Batch.value``: in C, from the bytes the client sent), or
+  as those very bytes when every reading passed unchanged.
 - Dead letters: one ``RejectedBatch`` per batch with faults, keyed by source_id.
 
 These are pure functions of the batch and the config.
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from sluice.batch import Batch, ReadingFault, Record
+from sluice.batch import Batch, Record
 from sluice.kafka.config import KafkaConfig
 from sluice.kafka.headers import (
     JSON_CONTENT_TYPE,
@@ -28,7 +28,6 @@ from sluice.kafka.headers import (
     REJECTED_TYPE,
     PartHeaders,
 )
-from sluice.process.columns import ReadingBytes
 from sluice.v1.ingest_pb2 import Reading, ReadingBatch, RejectedBatch
 
 Chunk = tuple[bytes, bytes, int]
@@ -50,18 +49,14 @@ def readings_records(batch: Batch, config: KafkaConfig) -> list[Record]:
 
 def dead_letter_record(batch: Batch, config: KafkaConfig) -> Record:
     """The dead-letter record of ``batch``: every faulty reading as sent, with its reason."""
-    message = batch.message
-    readings = message.readings
-    rejected = RejectedBatch(
-        source_id=message.source_id, session_id=message.session_id, seq=message.seq
-    )
+    rejected = RejectedBatch(source_id=batch.source_id, session_id=batch.session_id, seq=batch.seq)
     for fault in batch.faults:
         item = rejected.readings.add(index=fault.index, reason=fault.reason, message=fault.message)
-        item.reading.CopyFrom(readings[fault.index])
+        item.reading.CopyFrom(batch.sent(fault.index))
     headers = PartHeaders(batch, REJECTED_TYPE, _content_type(config), 1)
     return Record(
         topic=config.dlq_topic,
-        key=message.source_id.encode(),
+        key=batch.source_id.encode(),
         value=encode(rejected, config.encoding == "json"),
         headers=headers.for_part(0),
         readings=0,
@@ -81,25 +76,16 @@ def _content_type(config: KafkaConfig) -> bytes:
 
 
 def _readings_chunks(batch: Batch, config: KafkaConfig) -> list[Chunk]:
-    message = batch.message
+    count = batch.accepted
+    if not count:
+        return []
+    value = batch.raw if batch.value is None else batch.value
     cap = config.record_max_bytes
     as_json = config.encoding == "json"
-    as_sent = not as_json and config.key == "source" and not batch.changed
-    if batch.faults:
-        if as_sent:
-            value, count = _raw_without(batch.raw, batch.faults)
-            if not count:
-                return []
-            if len(value) <= cap:
-                return [(message.source_id.encode(), value, count)]
-        message = _without(message, batch.faults)
-    elif as_sent and len(batch.raw) <= cap:
-        if not message.readings:
-            return []
-        return [(message.source_id.encode(), batch.raw, len(message.readings))]
+    if not as_json and config.key == "source" and len(value) <= cap:
+        return [(batch.source_id.encode(), value, count)]
+    message = ReadingBatch.FromString(value)
     readings = message.readings
-    if not readings:
-        return []
     if config.key == "device":
         chunks: list[Chunk] = []
         for device, group in _by_device(readings).items():
@@ -109,30 +95,6 @@ def _readings_chunks(batch: Batch, config: KafkaConfig) -> list[Chunk]:
         return chunks
     key = message.source_id.encode()
     return [(key, value, count) for value, count in _capped(message, cap, as_json)]
-
-
-def _raw_without(raw: bytes, faults: list[ReadingFault]) -> tuple[bytes, int]:
-    """``raw`` without the faulty readings, and how many readings are left.
-
-    The readings are kept as the bytes the client sent (they passed unchanged), so this
-    costs a split and a join in C, not a copy and a re-encoding of every reading. The other
-    fields of the batch are kept too (as unknown fields of the view, re-emitted as read).
-    """
-    view = ReadingBytes.FromString(raw)
-    readings = view.readings
-    for index in sorted({fault.index for fault in faults}, reverse=True):
-        del readings[index]
-    return view.SerializeToString(), len(readings)
-
-
-def _without(message: ReadingBatch, faults: list[ReadingFault]) -> ReadingBatch:
-    """A copy of ``message`` without the faulty readings (a C-level copy, then deletes)."""
-    accepted = ReadingBatch()
-    accepted.CopyFrom(message)
-    readings = accepted.readings
-    for index in sorted({fault.index for fault in faults}, reverse=True):
-        del readings[index]
-    return accepted
 
 
 def _by_device(readings: Sequence[Reading]) -> dict[str, list[Reading]]:

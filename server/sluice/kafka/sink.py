@@ -210,7 +210,7 @@ def _log_dead_letter_lost(batch: Batch, error: BaseException) -> None:
         "dead-letter record not delivered",
         extra={
             "tenant": batch.tenant,
-            "session_id": batch.message.session_id,
+            "session_id": batch.session_id,
             "seq": batch.seq,
             "error": str(error),
         },

@@ -466,22 +466,24 @@ typedef struct {
     double pre, num, den, post;
     uint16_t drop;         /* bit n: leave field n out of the output */
     int stamp;             /* write the receipt time */
+    int rewrites;          /* any of the above: the output differs from the input */
     uint8_t *suffix;       /* encoded fields to append */
     size_t suffix_len;
 } Plan;
 
+/* Small, so that the slots of the templates in use stay in cache. */
 typedef struct {
     Py_hash_t hash;
     uint8_t *bytes;        /* NULL: empty slot */
+    Plan *plan;
     uint32_t length;
-    Plan plan;
 } Entry;
 
 typedef struct {
     PyObject_HEAD
     Entry *slots;
-    size_t mask;           /* slots - 1 */
-    size_t used, limit;
+    size_t mask;           /* slots - 1; the table doubles up to max_slots */
+    size_t used, limit, max_slots;
 } Templates;
 
 static Py_hash_t hash_bytes(const uint8_t *s, size_t n) {
@@ -497,7 +499,8 @@ static void templates_clear(Templates *self) {
         Entry *e = &self->slots[i];
         if (e->bytes != NULL) {
             PyMem_Free(e->bytes);
-            PyMem_Free(e->plan.suffix);
+            PyMem_Free(e->plan->suffix);
+            PyMem_Free(e->plan);
             e->bytes = NULL;
         }
     }
@@ -520,8 +523,9 @@ static int Templates_init(Templates *self, PyObject *args, PyObject *kwargs) {
         PyErr_SetString(PyExc_ValueError, "limit must be between 1 and 2**24");
         return -1;
     }
-    size_t slots = 2;
-    while (slots < (size_t)limit * 2) slots *= 2;
+    size_t max_slots = 2;
+    while (max_slots < (size_t)limit * 2) max_slots *= 2;
+    size_t slots = max_slots < 256 ? max_slots : 256;
     if (self->slots != NULL) {
         templates_clear(self);
         PyMem_Free(self->slots);
@@ -534,6 +538,7 @@ static int Templates_init(Templates *self, PyObject *args, PyObject *kwargs) {
     self->mask = slots - 1;
     self->used = 0;
     self->limit = (size_t)limit;
+    self->max_slots = max_slots;
     return 0;
 }
 
@@ -545,6 +550,28 @@ static Entry *templates_find(Templates *self, const uint8_t *s, size_t n, Py_has
     }
 }
 
+/* Doubles the table, when it is half full and may grow. */
+static int templates_grow(Templates *self) {
+    size_t slots = self->mask + 1;
+    if ((self->used + 1) * 2 <= slots || slots >= self->max_slots) return 1;
+    Entry *old = self->slots;
+    Entry *grown = PyMem_Calloc(slots * 2, sizeof(Entry));
+    if (grown == NULL) {
+        PyErr_NoMemory();
+        return 0;
+    }
+    self->slots = grown;
+    self->mask = slots * 2 - 1;
+    for (size_t i = 0; i < slots; i++) {
+        if (old[i].bytes == NULL) continue;
+        size_t j = (size_t)old[i].hash & self->mask;
+        while (grown[j].bytes != NULL) j = (j + 1) & self->mask;
+        grown[j] = old[i];
+    }
+    PyMem_Free(old);
+    return 1;
+}
+
 /* add(template, plan): plan is None (suspect every reading), or
  * (low, high, formula | None, drop, suffix, stamp). */
 static PyObject *Templates_add(Templates *self, PyObject *args) {
@@ -554,17 +581,31 @@ static PyObject *Templates_add(Templates *self, PyObject *args) {
     Plan plan = {0};
     Py_buffer suffix = {0};
     int ok = 1;
+    if (self->slots == NULL) {
+        PyBuffer_Release(&template);
+        PyErr_SetString(PyExc_RuntimeError, "Templates.__init__ was not called");
+        return NULL;
+    }
+    if (spec != Py_None && !PyTuple_Check(spec)) {
+        PyBuffer_Release(&template);
+        PyErr_SetString(PyExc_TypeError, "a plan is a tuple or None");
+        return NULL;
+    }
     if (spec != Py_None) {
         PyObject *formula;
         int drop;
         ok = PyArg_ParseTuple(spec, "ddOiy*p", &plan.low, &plan.high, &formula, &drop, &suffix,
                               &plan.stamp);
-        if (ok && formula != Py_None) {
+        if (ok && formula != Py_None && !PyTuple_Check(formula)) {
+            PyErr_SetString(PyExc_TypeError, "a formula is a tuple of 4 floats or None");
+            ok = 0;
+        } else if (ok && formula != Py_None) {
             plan.has_formula = 1;
             ok = PyArg_ParseTuple(formula, "dddd", &plan.pre, &plan.num, &plan.den, &plan.post);
         }
         plan.usable = 1;
         plan.drop = (uint16_t)drop;
+        plan.rewrites = drop || suffix.len || plan.has_formula || plan.stamp;
     }
     if (ok && suffix.len) {
         plan.suffix = PyMem_Malloc((size_t)suffix.len);
@@ -580,12 +621,22 @@ static PyObject *Templates_add(Templates *self, PyObject *args) {
     const uint8_t *s = template.buf;
     size_t n = (size_t)template.len;
     if (ok && self->used >= self->limit) templates_clear(self);
+    if (ok) ok = templates_grow(self);
     Entry *e = NULL;
+    Plan *stored = NULL;
+    if (ok) {
+        stored = PyMem_Malloc(sizeof(Plan));
+        if (stored == NULL) {
+            PyErr_NoMemory();
+            ok = 0;
+        }
+    }
     if (ok) {
         Py_hash_t hash = hash_bytes(s, n);
         e = templates_find(self, s, n, hash);
         if (e->bytes != NULL) {
-            PyMem_Free(e->plan.suffix);
+            PyMem_Free(e->plan->suffix);
+            PyMem_Free(e->plan);
         } else {
             e->bytes = PyMem_Malloc(n ? n : 1);
             if (e->bytes == NULL) {
@@ -602,14 +653,16 @@ static PyObject *Templates_add(Templates *self, PyObject *args) {
     PyBuffer_Release(&template);
     if (!ok) {
         PyMem_Free(plan.suffix);
+        PyMem_Free(stored);
         return NULL;
     }
-    e->plan = plan;
+    *stored = plan;
+    e->plan = stored;
     Py_RETURN_NONE;
 }
 
 static PyObject *Templates_clear(Templates *self, PyObject *unused) {
-    templates_clear(self);
+    if (self->slots != NULL) templates_clear(self);
     Py_RETURN_NONE;
 }
 
@@ -618,7 +671,7 @@ static Py_ssize_t Templates_len(Templates *self) { return (Py_ssize_t)self->used
 /* Appends a reading's payload with ``plan``'s rewrites to ``out``. */
 static int rewrite(const uint8_t *p, size_t n, const Plan *plan, double value, int64_t time,
                    Buffer *out) {
-    if (!plan->drop) return buffer_put(out, p, n);
+    if (!plan->rewrites) return buffer_put(out, p, n);
     Cursor c = {p, p + n};
     while (c.p < c.end) {
         const uint8_t *start = c.p;
@@ -652,6 +705,10 @@ static PyObject *Templates_screen(Templates *self, PyObject *args) {
     long long lowest, highest, now;
     if (!PyArg_ParseTuple(args, "O!LLL", &WireBatchType, &batch, &lowest, &highest, &now))
         return NULL;
+    if (self->slots == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "Templates.__init__ was not called");
+        return NULL;
+    }
     PyObject *suspects = PyList_New(0), *unknown = PyList_New(0);
     if (suspects == NULL || unknown == NULL) goto fail;
     const uint8_t *raw = (const uint8_t *)PyBytes_AS_STRING(batch->raw);
@@ -673,8 +730,8 @@ static PyObject *Templates_screen(Templates *self, PyObject *args) {
                 goto fail;
             }
             Py_DECREF(bytes);
-        } else if (e->plan.usable) {
-            const Plan *plan = &e->plan;
+        } else if (e->plan->usable) {
+            const Plan *plan = e->plan;
             if (plan->has_formula) value = (value + plan->pre) * plan->num / plan->den + plan->post;
             if (plan->stamp) time = now;
             /* value - value == 0 is false for NaN and the infinities, as in checker.py */
@@ -684,7 +741,7 @@ static PyObject *Templates_screen(Templates *self, PyObject *args) {
                 span->out_offset = (uint32_t)out->len;
                 if (!rewrite(raw + span->offset, span->length, plan, value, time, out)) goto fail;
                 span->out_length = (uint32_t)(out->len - span->out_offset);
-                span->rewritten = plan->drop != 0;
+                span->rewritten = (uint8_t)plan->rewrites;
                 batch->rewritten |= span->rewritten;
             }
         }

@@ -2,44 +2,51 @@
 
 Checks run in this order and a reading gets the first failing one's reason: device_id,
 metric, value finite, unit known, value in range (after conversion), time, tags, location.
-Only a reading that passes them all is transformed, in place: time scaled to ns (or the
-receipt time when unset), value and unit converted to the canonical unit, geohash computed
-from the location (or the registry's), site set from the registry. A rejected reading is
-left exactly as the client sent it.
+Only a reading that passes them all is transformed: time scaled to ns (or the receipt time
+when unset), value and unit converted to the canonical unit, geohash computed from the
+location (or the registry's), site set from the registry. A rejected reading is left
+exactly as the client sent it.
 
-Speed: a batch is first screened as a whole from its wire bytes (``screen.py``), which
-proves most readings fine without touching them one by one. Suspects whose template has a
-plan (``plans.py``) only get their value and time checked and the plan's rewrites applied;
-the others, or every reading when the screen cannot decide, go through the full loop below.
-That loop binds every config value to a local, reads a field once and writes it only when
-its new value differs (which is also how ``changed`` is known). Names and geohashes are
-cached (``names.py``); the unit-detection ladder runs only for timestamps that are not
-already in ns; tags are iterated only when there are any. Fault messages are built only on
-failure (``faults.py``).
+Speed: a batch walked in C (``_wire.c``) is screened there. Each reading's template (every
+field but its value and time) gets a plan once (``plans.py``), and the C screen proves a
+reading fine from its value and time alone, writing the plan's rewrites as it copies it out.
+Only the readings it cannot prove fine (suspects: most of them faulty) are parsed and go
+through the full loop below, and the C code joins their verdicts into the output.
+
+A batch upb had to parse (an unusual encoding) goes through the full loop reading by
+reading, transformed in place. That loop binds every config value to a local, reads a field
+once and writes it only when its new value differs (which is also how a change is known).
+Names and geohashes are cached (``names.py``); the unit-detection ladder runs only for
+timestamps that are not already in ns; tags are iterated only when there are any. Fault
+messages are built only on failure (``faults.py``).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Final
 
 from sluice.batch import ReadingFault
+from sluice.process._wire import Templates, WireBatch
 from sluice.process.config import ChecksConfig, TransformsConfig
 from sluice.process.faults import Faults
 from sluice.process.names import Names
-from sluice.process.plans import Plan, plan_for
+from sluice.process.plans import plan_for, wire_plan
 from sluice.process.registry import RegisteredDevice
-from sluice.process.screen import BatchScreen
 from sluice.process.timestamps import MICROS_BELOW, to_unix_nano
 from sluice.process.units import Affine
 from sluice.v1.ingest_pb2 import Reading, ReadingBatch
 
 Outcome = tuple[list[ReadingFault], int, bool]
 """The faults in index order, how many readings passed, whether a passing one was rewritten."""
+Checked = tuple[list[ReadingFault], int, bool, bytes | None]
+"""An ``Outcome``, and the accepted readings as a ReadingBatch (None: the batch as sent)."""
 
 INT64_MIN: Final = -(2**63)
 INT64_MAX: Final = 2**63 - 1
+CACHE_LIMIT: Final = 65_536
+"""Templates the plan table holds before it starts over."""
 
 _UNKNOWN_UNIT: Final[Affine] = (math.nan, math.nan, math.nan, math.nan)
 
@@ -60,47 +67,87 @@ class ReadingChecker:
         self._max_skew_ns = _nanoseconds(checks.max_skew_s)
         self._auto_time = checks.timestamp_units == "auto"
         self._time_floor = MICROS_BELOW if self._auto_time else 1
-        self._screen = BatchScreen(lambda template: plan_for(template, self._names, checks))
+        self._templates = Templates(CACHE_LIMIT)
 
     def use_registry(self, registry: Mapping[str, RegisteredDevice]) -> None:
         """Enrich from ``registry`` from now on."""
         self._names.use_registry(registry)
-        self._screen.forget()
+        self._templates.clear()
 
-    def check(self, message: ReadingBatch, raw: bytes | None, now_unix_nano: int) -> Outcome:
-        """Check and transform the readings of ``message`` in place against the receipt time
-        ``now_unix_nano``; ``raw`` is the wire form ``message`` was parsed from, if any.
+    def check(self, batch: WireBatch | ReadingBatch, now_unix_nano: int) -> Checked:
+        """Check and transform the readings of ``batch`` against the receipt time
+        ``now_unix_nano`` (a parsed batch is transformed in place).
 
-        Returns the faults in index order, how many readings passed, and whether any
-        passing reading was rewritten.
+        Returns the faults in index order, how many readings passed, whether any passing
+        reading was rewritten, and the accepted readings encoded (None when that is the
+        batch exactly as sent).
         """
-        readings = message.readings
-        count = len(readings)
+        if isinstance(batch, WireBatch):
+            return self._check_wire(batch, now_unix_nano)
+        faults, accepted, changed = self.check_message(batch, now_unix_nano)
+        if not faults and not changed:
+            return faults, accepted, changed, None
+        kept = ReadingBatch()
+        kept.CopyFrom(batch)
+        readings = kept.readings
+        for fault in reversed(faults):
+            del readings[fault.index]
+        return faults, accepted, changed, kept.SerializeToString()
+
+    def check_message(self, message: ReadingBatch, now_unix_nano: int) -> Outcome:
+        """Check and transform the readings of ``message`` in place, one by one."""
+        oldest, newest = self._bounds(now_unix_nano)
+        faults, accepted, changed = self._check_each(
+            enumerate(message.readings), now_unix_nano, oldest, newest
+        )
+        return faults, accepted, bool(changed)
+
+    def _bounds(self, now_unix_nano: int) -> tuple[int, int]:
         # Clamped to int64 so that an accepted time always fits time_unix_nano.
         oldest = max(now_unix_nano - self._max_age_ns, INT64_MIN)
         newest = min(now_unix_nano + self._max_skew_ns, INT64_MAX)
-        screened = None
-        if raw is not None and count:
-            screened = self._screen.screen(raw, count, max(oldest, self._time_floor), newest)
-        if screened is None:
-            return self._check_each(readings, range(count), (), now_unix_nano, oldest, newest)
-        suspects, plans = screened
-        faults, passed, changed = self._check_each(
-            readings, suspects, plans, now_unix_nano, oldest, newest
-        )
-        return faults, count - len(suspects) + passed, changed
+        return oldest, newest
+
+    def _check_wire(self, batch: WireBatch, now_unix_nano: int) -> Checked:
+        oldest, newest = self._bounds(now_unix_nano)
+        lowest = max(oldest, self._time_floor)
+        templates = self._templates
+        suspects, unknown, rewritten = templates.screen(batch, lowest, newest, now_unix_nano)
+        if unknown:
+            names, checks = self._names, self._checks
+            for template in set(unknown):
+                plan = plan_for(template, names, checks)
+                templates.add(template, None if plan is None else wire_plan(plan))
+            suspects, _, rewritten = templates.screen(batch, lowest, newest, now_unix_nano)
+        count = batch.count
+        if not suspects and not rewritten:
+            return [], count, False, None
+        faults: list[ReadingFault] = []
+        edits: dict[int, bytes | None] = {}
+        if suspects:
+            readings = [(index, Reading.FromString(batch.reading(index))) for index in suspects]
+            faults, _, changed = self._check_each(readings, now_unix_nano, oldest, newest)
+            for fault in faults:
+                edits[fault.index] = None
+            by_index = dict(readings)
+            for index in changed:
+                edits[index] = by_index[index].SerializeToString()
+            rewritten = rewritten or bool(changed)
+        if not faults and not rewritten:
+            return [], count, False, None
+        return faults, count - len(faults), rewritten, batch.assemble(edits)
 
     def _check_each(
         self,
-        readings: Sequence[Reading],
-        indices: Sequence[int],
-        plans: Sequence[Plan | None],
+        readings: Iterable[tuple[int, Reading]],
         now_unix_nano: int,
         oldest: int,
         newest: int,
-    ) -> Outcome:
-        """Check and transform the readings at ``indices`` (ascending). A reading with a
-        plan that its value and time meet only gets the plan's rewrites."""
+    ) -> tuple[list[ReadingFault], int, list[int]]:
+        """Check and transform ``(index, reading)`` pairs, in index order, in place.
+
+        Returns the faults, how many passed, and the indices of the rewritten ones.
+        """
         names = self._names
         devices = names.devices
         metrics = names.plans
@@ -113,31 +160,9 @@ class ReadingChecker:
         faults: list[ReadingFault] = []
         fault = faults.append
         accepted = 0
-        changed = False
+        rewritten: list[int] = []
 
-        for position, index in enumerate(indices):
-            reading = readings[index]
-            plan = plans[position] if plans else None
-            if plan is not None:
-                value = reading.value
-                if plan.formula is not None:
-                    pre, num, den, post = plan.formula
-                    value = (value + pre) * num / den + post
-                sent_time = reading.time_unix_nano
-                time = sent_time
-                if sent_time < time_floor:
-                    time = to_unix_nano(sent_time, now_unix_nano, auto_time)
-                # A NaN fails the range test; an infinity the finiteness test. Either way,
-                # the full checks below tell which fault it is.
-                if (
-                    plan.low <= value <= plan.high
-                    and value - value == 0.0
-                    and oldest <= time <= newest
-                ):
-                    accepted += 1
-                    changed = _rewrite(reading, plan, value, time, sent_time) or changed
-                    continue
-
+        for index, reading in readings:
             device_id = reading.device_id
             device = devices.get(device_id) or names.device(device_id)
             if device is None:
@@ -215,6 +240,7 @@ class ReadingChecker:
                 geohash = device.geohash
 
             accepted += 1
+            changed = False
             if time != sent_time:
                 reading.time_unix_nano = time
                 changed = True
@@ -232,28 +258,6 @@ class ReadingChecker:
             if reading.site != device.site:
                 reading.site = device.site
                 changed = True
-        return faults, accepted, changed
-
-
-def _rewrite(reading: Reading, plan: Plan, value: float, time: int, sent_time: int) -> bool:
-    """Apply ``plan`` to a reading that passed with ``value`` and ``time``; True if anything
-    was written."""
-    changed = False
-    if time != sent_time:
-        reading.time_unix_nano = time
-        changed = True
-    if plan.unit is not None:
-        reading.unit = plan.unit
-        reading.value = value
-        changed = True
-    if plan.fill is not None:
-        location = reading.location
-        location.lat, location.lon = plan.fill
-        changed = True
-    if plan.geohash is not None:
-        reading.geohash = plan.geohash
-        changed = True
-    if plan.site is not None:
-        reading.site = plan.site
-        changed = True
-    return changed
+            if changed:
+                rewritten.append(index)
+        return faults, accepted, rewritten

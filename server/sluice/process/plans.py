@@ -1,21 +1,28 @@
-"""Plans: what a reading with a given template (see ``columns.py``) needs in order to pass.
+"""Plans: what a reading with a given template needs in order to pass.
 
 A template holds every field of a reading but its value and its time (only whether the
-time is set). Whatever the value and time, a reading with a valid template passes exactly
-when its value, once converted, is finite and within bounds, and its time is within the time
-bounds; and it is then rewritten the same way. So the static checks (device id, metric,
-unit, tags, location) and the decisions about enrichment run once per template, not once
-per reading.
+time is set; see ``_wire.c``). Whatever the value and time, a reading with a valid template
+passes exactly when its value, once converted, is finite and within bounds, and its time is
+within the time bounds; and it is then rewritten the same way. So the static checks
+(device id, metric, unit, tags, location) and the decisions about enrichment run once per
+template, not once per reading.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sluice.process.config import ChecksConfig
 from sluice.process.names import Names
 from sluice.process.units import Affine
-from sluice.v1.ingest_pb2 import Reading
+from sluice.v1.ingest_pb2 import Location, Reading
+
+if TYPE_CHECKING:
+    from sluice.process._wire import PlanSpec
+
+TIME, VALUE, UNIT, LOCATION, GEOHASH, SITE = 2, 4, 6, 7, 8, 9
+"""Field numbers of a Reading that a plan may rewrite."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,3 +98,27 @@ def plan_for(template: bytes, names: Names, checks: ChecksConfig) -> Plan | None
         geohash=geohash if shape.geohash != geohash else None,
         site=device.site if shape.site != device.site else None,
     )
+
+
+def wire_plan(plan: Plan) -> PlanSpec:
+    """``plan`` as the C screen applies it: the fields to drop, and the fields to append
+    (the converted value and the stamped time it encodes itself)."""
+    drop = 0
+    appended = Reading()
+    if plan.formula is not None:
+        drop |= 1 << VALUE
+    if plan.unit is not None:
+        drop |= 1 << UNIT
+        appended.unit = plan.unit
+    if plan.stamp:
+        drop |= 1 << TIME
+    if plan.fill is not None:
+        drop |= 1 << LOCATION
+        appended.location.CopyFrom(Location(lat=plan.fill[0], lon=plan.fill[1]))
+    if plan.geohash is not None:
+        drop |= 1 << GEOHASH
+        appended.geohash = plan.geohash
+    if plan.site is not None:
+        drop |= 1 << SITE
+        appended.site = plan.site
+    return (plan.low, plan.high, plan.formula, drop, appended.SerializeToString(), plan.stamp)

@@ -18,8 +18,8 @@ from sluice.stage import Stage
 
 
 class CheckStage:
-    """Refuses batches over the batch limits, checks and transforms every reading in place,
-    and hands the batch on with ``faults``, ``accepted`` and ``changed`` set.
+    """Refuses batches over the batch limits, checks and transforms every reading, and hands
+    the batch on with ``faults``, ``accepted``, ``changed`` and ``value`` set.
 
     A batch is handed on even when no reading passed: its faults go to the dead-letter
     topic downstream. Batch-level refusals raise ``BatchRejected`` and are counted by the
@@ -67,17 +67,15 @@ class CheckStage:
                 f"the batch is {size} bytes, the limit is "
                 f"checks.max_batch_bytes={checks.max_batch_bytes}",
             )
-        readings = batch.message.readings
-        if len(readings) > checks.max_readings_per_batch:
+        count = batch.count
+        if count > checks.max_readings_per_batch:
             raise BatchRejected(
                 reasons.BATCH_TOO_LARGE,
-                f"the batch has {len(readings)} readings, the limit is "
+                f"the batch has {count} readings, the limit is "
                 f"checks.max_readings_per_batch={checks.max_readings_per_batch}",
             )
-        faults, accepted, changed = self._checker.check(batch.message, batch.raw, self._clock())
-        batch.faults = faults
-        batch.accepted = accepted
-        batch.changed = changed
+        faults, accepted, changed, value = self._checker.check(batch.parsed, self._clock())
+        batch.checked(faults, accepted, changed, value)
         if faults:
             for reason, count in Counter(fault.reason for fault in faults).items():
                 self._rejected[reason].inc(count)

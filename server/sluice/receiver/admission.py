@@ -3,7 +3,8 @@
 This is the per-batch path shared by ``Ingest.Stream`` and ``Ingest.Push``:
 
 1. charge the tenant's byte bucket, before parsing, so a flood of garbage is limited too;
-2. parse (an undecodable message is a stream-level error);
+2. walk it in C, or parse it with upb when it is not plainly encoded (an undecodable
+   message is a stream-level error);
 3. answer a batch this process has already acknowledged from memory, or join the copy of it
    that is still in flight, so a resend is never produced twice;
 4. take room in the bounded in-flight budget, waiting at most ``backpressure_timeout_s``;
@@ -26,6 +27,7 @@ from sluice.batch import Batch
 from sluice.errors import BatchRejected, RateLimited, Unavailable
 from sluice.ops.metrics import Metrics
 from sluice.ops.tracing import traceparent_of
+from sluice.process._wire import WireBatch, walk
 from sluice.ratelimit.limiter import RateLimiter
 from sluice.receiver.acks import (
     FINAL_STATUSES,
@@ -80,16 +82,16 @@ class Admission:
         except RateLimited as limited:
             self._answer(on_ack, ack_for_error(self._parse(raw).seq, limited), 0)
             return
-        message = self._parse(raw)
-        count = len(message.readings)
+        parsed = walk(raw) or self._parse(raw)
+        count = parsed.count if isinstance(parsed, WireBatch) else len(parsed.readings)
         self._metrics.readings_received.inc(count)
         max_id = self._max_id_length
-        if len(message.session_id) > max_id or len(message.source_id) > max_id:
-            self._answer(on_ack, ack_for_error(message.seq, self._id_too_long(message)), count)
+        if len(parsed.session_id) > max_id or len(parsed.source_id) > max_id:
+            self._answer(on_ack, ack_for_error(parsed.seq, self._id_too_long(parsed)), count)
             return
 
         acks = self._ack_cache
-        key = acks.key_for(tenant, message.session_id, message.seq)
+        key = acks.key_for(tenant, parsed.session_id, parsed.seq)
         if key is not None:
             cached = acks.get(key)
             if cached is not None:
@@ -105,7 +107,7 @@ class Admission:
                 f"the server's in-flight queue stayed full for {self._timeout:g}s",
                 OVERLOADED_RETRY_AFTER_MS,
             )
-            self._answer(on_ack, ack_for_error(message.seq, overloaded), count)
+            self._answer(on_ack, ack_for_error(parsed.seq, overloaded), count)
             return
 
         loop = asyncio.get_running_loop()
@@ -114,15 +116,15 @@ class Admission:
             span.set_attributes(
                 {
                     "sluice.tenant": tenant,
-                    "sluice.session_id": message.session_id,
-                    "sluice.seq": message.seq,
+                    "sluice.session_id": parsed.session_id,
+                    "sluice.seq": parsed.seq,
                     "sluice.readings": count,
                 }
             )
         batch = Batch(
             tenant=tenant,
             raw=raw,
-            message=message,
+            parsed=parsed,
             received_unix_ns=time.time_ns(),
             received_monotonic=time.monotonic(),
             done=loop.create_future(),
@@ -135,7 +137,7 @@ class Admission:
             error = None if done.cancelled() else done.exception()
             if done.cancelled():
                 error = Unavailable(reasons.DRAINING, "the batch was abandoned", 1000)
-            ack = ack_for_batch(batch) if error is None else ack_for_error(message.seq, error)
+            ack = ack_for_batch(batch) if error is None else ack_for_error(parsed.seq, error)
             self._budget.release(size, count)
             self._metrics.ack_latency.observe(time.monotonic() - batch.received_monotonic)
             if span.is_recording():
@@ -172,7 +174,7 @@ class Admission:
         if ack.status in REFUSED_STATUSES and ack.reason != reasons.NO_VALID_READINGS:
             metrics.readings_rejected.labels(reason=ack.reason).inc(count)
 
-    def _id_too_long(self, message: ReadingBatch) -> BatchRejected:
+    def _id_too_long(self, message: WireBatch | ReadingBatch) -> BatchRejected:
         # Ids outlive the batch (in the dedup cache, in Kafka headers), so they are bounded.
         field, reason = "session_id", reasons.SESSION_ID_INVALID
         if len(message.source_id) > self._max_id_length:

@@ -50,17 +50,26 @@ def make_batch(
     message = ReadingBatch(
         seq=seq, source_id=source_id, session_id=session_id, readings=list(readings)
     )
-    return Batch(
+    batch = Batch(
         tenant=tenant,
         raw=message.SerializeToString(),
-        message=message,
+        parsed=message,
         received_unix_ns=RECEIVED_NS,
         received_monotonic=0.0,
         done=asyncio.get_running_loop().create_future(),
         traceparent=traceparent,
-        faults=list(faults),
-        changed=changed,
     )
+    # What the checker hands on: the accepted readings encoded, unless that is raw itself.
+    faults = list(faults)
+    value = None
+    if faults or changed:
+        kept = ReadingBatch()
+        kept.CopyFrom(message)
+        for index in sorted({f.index for f in faults}, reverse=True):
+            del kept.readings[index]
+        value = kept.SerializeToString()
+    batch.checked(faults, len(message.readings) - len({f.index for f in faults}), changed, value)
+    return batch
 
 
 def fault(index: int, reason: str = "VALUE_NOT_FINITE") -> ReadingFault:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
@@ -15,10 +16,13 @@ from kafka_helpers import (
     reading,
 )
 
-from sluice.batch import Batch, Record
+from sluice.batch import Batch, ReadingFault, Record
 from sluice.kafka.config import KafkaConfig
 from sluice.kafka.headers import rfc3339_utc
 from sluice.kafka.records import dead_letter_record, readings_records
+from sluice.process._wire import walk
+from sluice.process.checker import ReadingChecker
+from sluice.process.config import ChecksConfig, TransformsConfig
 from sluice.v1.ingest_pb2 import Reading, ReadingBatch, RejectedBatch
 
 CAP = 2000
@@ -88,13 +92,22 @@ async def test_an_unchanged_valid_batch_passes_through_as_the_bytes_the_client_s
     assert record.value is batch.raw
 
 
+def _recheck(batch: Batch, faults: list[ReadingFault], changed: bool) -> None:
+    """Hand ``batch`` on as the checker would, from its (rewritten) message and ``faults``."""
+    kept = ReadingBatch()
+    kept.CopyFrom(batch.message)
+    for index in sorted({f.index for f in faults}, reverse=True):
+        del kept.readings[index]
+    batch.checked(faults, len(kept.readings), changed, kept.SerializeToString())
+
+
 def _changed(batch: Batch) -> None:
     batch.message.readings[0].value = 99.0
-    batch.changed = True
+    _recheck(batch, batch.faults, True)
 
 
 def _faulty(batch: Batch) -> None:
-    batch.faults = [fault(1)]
+    _recheck(batch, [fault(1)], batch.changed)
 
 
 @pytest.mark.parametrize(
@@ -135,27 +148,32 @@ async def test_faulty_readings_are_left_out_of_the_readings_record() -> None:
 
 
 async def test_the_readings_left_after_faults_go_out_as_the_client_sent_them() -> None:
-    batch = make_batch([reading(value=float(i)) for i in range(3)], faults=[fault(1)])
+    first, faulty = reading(value=1.0), reading(value=math.nan)
     # The client wrote the last reading's fields in its own order, which a re-encoding
     # would not keep.
-    last = batch.message.readings[2]
     payload = (
-        Reading(metric=last.metric, value=last.value).SerializeToString()
+        Reading(metric=first.metric, value=2.0).SerializeToString()
         + Reading(
-            device_id=last.device_id,
-            time_unix_nano=last.time_unix_nano,
-            unit=last.unit,
-            tags=last.tags,
+            device_id=first.device_id,
+            time_unix_nano=first.time_unix_nano,
+            unit=first.unit,
+            tags=first.tags,
         ).SerializeToString()
     )
-    batch.raw = batch.raw + b"\x1a" + bytes([len(payload)]) + payload
-    batch.message = ReadingBatch.FromString(batch.raw)
+    sent = ReadingBatch(seq=7, source_id="gw-1", session_id="sess-1", readings=[first, faulty])
+    raw = sent.SerializeToString() + b"\x1a" + bytes([len(payload)]) + payload
+    walked = walk(raw)
+    assert walked is not None
+    batch = make_batch([])
+    batch.raw, batch.parsed = raw, walked
+    checker = ReadingChecker(ChecksConfig(), TransformsConfig())
+    batch.checked(*checker.check(walked, first.time_unix_nano))
 
     (record,) = readings_records(batch, config())
 
     assert payload in record.value
-    assert [r.value for r in decode(record).readings] == [0.0, 2.0, 2.0]
-    assert record.readings == 3
+    assert [r.value for r in decode(record).readings] == [1.0, 2.0]
+    assert record.readings == 2
 
 
 async def test_a_batch_with_no_accepted_reading_has_no_readings_record() -> None:

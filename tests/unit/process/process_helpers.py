@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry
 
 from sluice.batch import Batch
 from sluice.ops.metrics import Metrics
+from sluice.process._wire import walk
 from sluice.process.config import ChecksConfig, TransformsConfig
 from sluice.process.stage import CheckStage
 from sluice.testing import RecordingSink
@@ -58,10 +59,11 @@ class Harness:
         and return the batch the next stage received."""
         stage = self.stage or self.build()
         message = ReadingBatch(seq=7, source_id="gw-1", readings=list(readings))
+        raw = message.SerializeToString() if raw is None else raw
         batch = Batch(
             tenant="acme",
-            raw=message.SerializeToString() if raw is None else raw,
-            message=message,
+            raw=raw,
+            parsed=walk(raw) or message,
             received_unix_ns=NOW,
             received_monotonic=0.0,
             done=asyncio.get_running_loop().create_future(),

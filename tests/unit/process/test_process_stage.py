@@ -133,7 +133,7 @@ async def test_the_clock_is_read_once_per_batch() -> None:
     batch = Batch(
         tenant="acme",
         raw=message.SerializeToString(),
-        message=message,
+        parsed=message,
         received_unix_ns=NOW,
         received_monotonic=0.0,
         done=asyncio.get_running_loop().create_future(),

@@ -23,7 +23,7 @@ def make_batch(devices: list[str], faulty: tuple[int, ...] = (), tenant: str = "
     return Batch(
         tenant=tenant,
         raw=message.SerializeToString(),
-        message=message,
+        parsed=message,
         received_unix_ns=0,
         received_monotonic=0.0,
         done=asyncio.get_running_loop().create_future(),

@@ -25,7 +25,7 @@ def outcome(readings: int, faults: list[int]) -> Batch:
     return Batch(
         tenant="t",
         raw=b"",
-        message=message,
+        parsed=message,
         received_unix_ns=0,
         received_monotonic=0.0,
         done=done,

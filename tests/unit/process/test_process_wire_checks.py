@@ -1,11 +1,12 @@
-"""The batch screen decides exactly as the per-reading checks do, whatever the encoding.
+"""The checks over the wire bytes (in C) decide exactly as the per-reading checks do.
 
 Each example builds a batch of readings (valid, invalid, needing transforms) and encodes it
 on the wire, sometimes in ways no serializer produces but a parser accepts: fields repeated
 (the last wins), explicit defaults, packed times and values (unknown to a Reading), unknown
-fields, fields out of order, map entries without a value. The checker, given the raw bytes
-so that it screens, must give the same faults, count, ``changed`` flag and rewritten
-readings as the checker given no raw bytes, which checks every reading one by one.
+fields, fields out of order, map entries without a value. The checker given the walked
+batch (or the parsed one, when the C walk leaves an unusual encoding to upb) must give the
+same faults, count and ``changed`` flag as the checker given the parsed batch, which checks
+every reading one by one, and the same accepted readings.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from process_helpers import NOW
 
+from sluice.process._wire import walk
 from sluice.process.checker import ReadingChecker
 from sluice.process.config import ChecksConfig, TransformsConfig
 from sluice.process.registry import load_registry
@@ -117,11 +119,20 @@ def encode(
     return field(3, payload)
 
 
+def accepted_readings(raw: bytes, value: bytes | None) -> ReadingBatch:
+    return ReadingBatch.FromString(raw if value is None else value)
+
+
 def check_both(checker_fast: ReadingChecker, checker_slow: ReadingChecker, raw: bytes) -> None:
-    fast = ReadingBatch.FromString(raw)
+    """The walked batch (when it walks) and the parsed one get the same verdicts."""
+    fast = walk(raw) or ReadingBatch.FromString(raw)
     slow = ReadingBatch.FromString(raw)
-    assert checker_fast.check(fast, raw, NOW) == checker_slow.check(slow, None, NOW)
-    assert fast == slow
+    *fast_outcome, fast_value = checker_fast.check(fast, NOW)
+    slow_outcome = checker_slow.check_message(slow, NOW)
+    assert tuple(fast_outcome) == slow_outcome
+    faulty = {fault.index for fault in slow_outcome[0]}
+    kept = [reading for index, reading in enumerate(slow.readings) if index not in faulty]
+    assert list(accepted_readings(raw, fast_value).readings) == kept
 
 
 CONFIGS = {
@@ -163,7 +174,7 @@ def test_the_screened_checks_decide_and_rewrite_as_the_full_checks(
         check_both(fast, slow, raw)
 
 
-def test_a_batch_of_plain_readings_is_screened_without_a_fault() -> None:
+def test_a_batch_of_plain_readings_passes_as_sent() -> None:
     checker = ReadingChecker(ChecksConfig(), TransformsConfig())
     message = ReadingBatch(
         readings=[
@@ -180,9 +191,9 @@ def test_a_batch_of_plain_readings_is_screened_without_a_fault() -> None:
     )
     raw = message.SerializeToString()
     for _ in range(2):  # the second time, every template is known
-        parsed = ReadingBatch.FromString(raw)
-        assert checker.check(parsed, raw, NOW) == ([], 50, False)
-        assert parsed.SerializeToString() == raw
+        walked = walk(raw)
+        assert walked is not None
+        assert checker.check(walked, NOW) == ([], 50, False, None)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -192,7 +203,7 @@ def test_caches_that_start_over_mid_batch_change_nothing(
     batches: list[list[tuple[Reading, tuple[float, float] | None, list[bytes], bool]]],
 ) -> None:
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("sluice.process.screen.CACHE_LIMIT", 3)
+        patch.setattr("sluice.process.checker.CACHE_LIMIT", 3)  # read at construction
         patch.setattr("sluice.process.names.CACHE_LIMIT", 3)
         checks, transforms = CONFIGS["defaults"]
         registry = load_registry(registry_path, transforms.geohash_precision)
@@ -202,3 +213,22 @@ def test_caches_that_start_over_mid_batch_change_nothing(
         for batch in batches:
             raw = b"\x08\x07" + b"".join(encode(*item) for item in batch)
             check_both(fast, slow, raw)
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(batches=st.lists(st.lists(st.tuples(readings, locations), max_size=12), max_size=4))
+def test_canonical_batches_take_the_c_path_and_decide_as_the_full_checks(
+    config: str,
+    registry_path: Path,
+    batches: list[list[tuple[Reading, tuple[float, float] | None]]],
+) -> None:
+    checks, transforms = CONFIGS[config]
+    registry = load_registry(registry_path, transforms.geohash_precision)
+    fast, slow = ReadingChecker(checks, transforms), ReadingChecker(checks, transforms)
+    fast.use_registry(registry)
+    slow.use_registry(registry)
+    for batch in batches:
+        raw = b"\x08\x07" + b"".join(encode(reading, at, [], False) for reading, at in batch)
+        assert walk(raw) is not None
+        check_both(fast, slow, raw)
