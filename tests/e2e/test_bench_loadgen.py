@@ -106,7 +106,7 @@ def test_a_workload_holds_what_it_promises(
     assert len({device for device, *_ in places}) == len(places)
     checker = ReadingChecker(ChecksConfig(), TransformsConfig())
     message = ReadingBatch(readings=readings)
-    faults, _, _ = checker.check(message, None, factory_now(readings))
+    faults, _, _ = checker.check_message(message, factory_now(readings))
     assert math.isclose(len(faults) / count, invalid, abs_tol=invalid / 3)
     foreign_units = sum(reading.unit in {"°F", "fraction", "kPa", "mV"} for reading in readings)
     assert math.isclose(foreign_units / count, foreign, abs_tol=0.02)
