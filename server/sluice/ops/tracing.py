@@ -30,6 +30,7 @@ KNOWN_EXPORTERS = ("otlp", "console", "none")
 
 _provider: TracerProvider | None = None
 _shut_down = False
+_unread = False
 
 
 def configure_tracing(service_name: str = "sluice") -> None:
@@ -38,7 +39,7 @@ def configure_tracing(service_name: str = "sluice") -> None:
     ``OTEL_SERVICE_NAME`` wins over ``service_name``. A second call does nothing. An unknown
     ``OTEL_TRACES_EXPORTER`` raises ``ValueError`` naming the variable.
     """
-    global _provider
+    global _provider, _unread
     if _provider is not None:
         return
     exporter_names(os.environ)  # an unknown exporter is a start-up error even when disabled
@@ -53,6 +54,13 @@ def configure_tracing(service_name: str = "sluice") -> None:
         provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
     _provider = provider
+    _unread = unread
+
+
+def spans_unread() -> bool:
+    """True when nothing reads spans (no exporter, no sampler asked for): a span per batch
+    would then only restate its stream's trace context."""
+    return _unread
 
 
 def exporter_names(environ: Mapping[str, str]) -> list[str]:

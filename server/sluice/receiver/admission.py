@@ -26,7 +26,7 @@ from sluice import reasons
 from sluice.batch import Batch
 from sluice.errors import BatchRejected, RateLimited, Unavailable
 from sluice.ops.metrics import Metrics
-from sluice.ops.tracing import traceparent_of
+from sluice.ops.tracing import spans_unread, traceparent_of
 from sluice.process._wire import WireBatch, walk
 from sluice.ratelimit.limiter import RateLimiter
 from sluice.receiver.acks import (
@@ -69,6 +69,7 @@ class Admission:
         self._timeout = config.backpressure_timeout_s
         self._max_id_length = config.max_id_length
         self._metrics = metrics
+        self._spans_unread = spans_unread()
         self._batches: dict[int, Any] = {}
         """The ``sluice_batches`` child of each Ack status, looked up once."""
 
@@ -111,8 +112,9 @@ class Admission:
             return
 
         loop = asyncio.get_running_loop()
-        span = tracer.start_span("sluice.batch")
-        if span.is_recording():  # an unsampled span only carries the trace context
+        # Unread spans are not made per batch: the stream's span carries the trace context.
+        span = None if self._spans_unread else tracer.start_span("sluice.batch")
+        if span is not None and span.is_recording():
             span.set_attributes(
                 {
                     "sluice.tenant": tenant,
@@ -128,7 +130,7 @@ class Admission:
             received_unix_ns=time.time_ns(),
             received_monotonic=time.monotonic(),
             done=loop.create_future(),
-            traceparent=traceparent_of(span),
+            traceparent=traceparent_of(span or trace.get_current_span()),
         )
         if key is not None:
             acks.begin(key, on_ack)
@@ -140,9 +142,11 @@ class Admission:
             ack = ack_for_batch(batch) if error is None else ack_for_error(parsed.seq, error)
             self._budget.release(size, count)
             self._metrics.ack_latency.observe(time.monotonic() - batch.received_monotonic)
-            if span.is_recording():
-                span.set_attribute("sluice.status", STATUS_NAMES.get(ack.status, str(ack.status)))
-            span.end()
+            if span is not None:
+                if span.is_recording():
+                    status = STATUS_NAMES.get(ack.status, str(ack.status))
+                    span.set_attribute("sluice.status", status)
+                span.end()
             if key is None:
                 self._answer(on_ack, ack, count)
                 return
