@@ -16,7 +16,7 @@ from google.protobuf import json_format
 from sluice import reasons
 from sluice.v1.ingest_pb2 import AckStatus, ReadingBatch, RejectedBatch
 from tests.support.brokers import consume_records
-from tests.support.ingest import batch, reading, stream
+from tests.support.ingest import batch, push, reading, stream
 from tests.support.servers import SluiceServer
 
 pytestmark = pytest.mark.integration
@@ -140,3 +140,29 @@ def test_json_encoding_and_device_keys(tansu: Any, tmp_path: Path) -> None:
         assert {r.device_id for r in value.readings} == {record.key().decode()}
         assert [r.value for r in value.readings] == sorted(r.value for r in value.readings)
         assert b'"time_unix_nano": "' in record.value() or b'"time_unix_nano":"' in record.value()
+
+
+def test_records_carry_the_callers_trace_context_with_nothing_reading_spans(
+    tansu: Any, tmp_path: Path
+) -> None:
+    """No exporter is configured, so no span is made: the caller's traceparent (Stream and
+    Push alike) reaches the records; a call without one starts an unsampled trace."""
+    topic = f"trace-{uuid.uuid4().hex[:8]}"
+    caller = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    session = str(uuid.uuid4())
+    config = server_config(tansu.bootstrap, topic=topic, dlq_topic=f"{topic}-dlq")
+    with SluiceServer(config, tmp_path) as srv:
+        sent = [batch([reading("dev-1")], seq=seq, session_id=session) for seq in (1, 2, 3)]
+        stream(srv.target, sent[:2], metadata=(("traceparent", caller),))
+        push(srv.target, sent[2], metadata=(("traceparent", caller),))
+        stream(srv.target, [batch([reading("dev-1")], seq=1, session_id="untraced")])
+    records = consume_records(tansu.bootstrap, topic, min_records=4)
+    by_session = defaultdict(list)
+    for record in records:
+        headers = {k: v.decode() for k, v in record.headers() or []}
+        by_session[headers["sluice_session"]].append(headers["traceparent"])
+    assert by_session[session] == [caller] * 3
+    [untraced] = by_session["untraced"]
+    assert untraced.startswith("00-")
+    assert untraced.endswith("-00")
+    assert untraced.split("-")[1] != caller.split("-")[1]

@@ -13,13 +13,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from opentelemetry import trace
+from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import SERVICE_NAME, OTELResourceDetector, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
 
 TRACES_EXPORTER_ENV = "OTEL_TRACES_EXPORTER"
@@ -31,6 +32,7 @@ KNOWN_EXPORTERS = ("otlp", "console", "none")
 _provider: TracerProvider | None = None
 _shut_down = False
 _unread = False
+_ids = RandomIdGenerator()
 
 
 def configure_tracing(service_name: str = "sluice") -> None:
@@ -95,10 +97,29 @@ def exporters_from_env(environ: Mapping[str, str]) -> list[SpanExporter]:
 
 
 def server_interceptors() -> list[Any]:
-    """The grpc.aio server interceptors that give every RPC a server span."""
+    """The grpc.aio server interceptors that give every RPC a server span; none when nothing
+    reads spans (the interceptor costs a generator step per message)."""
+    if _unread:
+        return []
     from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
     return [aio_server_interceptor()]  # type: ignore[no-untyped-call]
+
+
+def call_traceparent(metadata: Iterable[tuple[str, str | bytes]]) -> str:
+    """The trace context one call's records carry: its server span's; without one (nothing
+    reads spans), the caller's ``traceparent``; failing that, a new unsampled trace."""
+    span = trace.get_current_span()
+    if not span.get_span_context().is_valid:
+        carrier = {key: value for key, value in metadata if isinstance(value, str)}
+        span = trace.get_current_span(propagate.extract(carrier))
+    return traceparent_of(span) or new_traceparent()
+
+
+def new_traceparent() -> str:
+    """A ``traceparent`` that starts a new, unsampled trace."""
+    trace_id, span_id = _ids.generate_trace_id(), _ids.generate_span_id()
+    return f"00-{trace_id:032x}-{span_id:016x}-00"
 
 
 def traceparent_of(span: trace.Span) -> str:

@@ -26,7 +26,7 @@ from sluice import reasons
 from sluice.batch import Batch
 from sluice.errors import BatchRejected, RateLimited, Unavailable
 from sluice.ops.metrics import Metrics
-from sluice.ops.tracing import spans_unread, traceparent_of
+from sluice.ops.tracing import new_traceparent, spans_unread, traceparent_of
 from sluice.process._wire import WireBatch, walk
 from sluice.ratelimit.limiter import RateLimiter
 from sluice.receiver.acks import (
@@ -73,8 +73,12 @@ class Admission:
         self._batches: dict[int, Any] = {}
         """The ``sluice_batches`` child of each Ack status, looked up once."""
 
-    async def submit(self, tenant: str, raw: bytes, on_ack: AckCallback) -> None:
+    async def submit(
+        self, tenant: str, raw: bytes, on_ack: AckCallback, traceparent: str = ""
+    ) -> None:
         """Take one request. ``on_ack`` is called once with its Ack, possibly later.
+
+        ``traceparent`` is the caller's trace context, for when no span is made per batch.
 
         Raises ``StreamError`` when ``raw`` is not a ReadingBatch.
         """
@@ -112,8 +116,12 @@ class Admission:
             return
 
         loop = asyncio.get_running_loop()
-        # Unread spans are not made per batch: the stream's span carries the trace context.
+        # Unread spans are not made per batch: the call's trace context is enough.
         span = None if self._spans_unread else tracer.start_span("sluice.batch")
+        if span is not None:
+            traceparent = traceparent_of(span)
+        elif not traceparent:
+            traceparent = new_traceparent()
         if span is not None and span.is_recording():
             span.set_attributes(
                 {
@@ -130,7 +138,7 @@ class Admission:
             received_unix_ns=time.time_ns(),
             received_monotonic=time.monotonic(),
             done=loop.create_future(),
-            traceparent=traceparent_of(span or trace.get_current_span()),
+            traceparent=traceparent,
         )
         if key is not None:
             acks.begin(key, on_ack)

@@ -22,6 +22,7 @@ import grpc
 
 from sluice.auth import Authenticator, AuthError, Principal
 from sluice.ops.metrics import Metrics
+from sluice.ops.tracing import call_traceparent
 from sluice.receiver.acks import TOKEN_EXPIRED, StreamError, refused, too_many_streams
 from sluice.receiver.admission import Admission
 from sluice.receiver.config import ServerConfig
@@ -87,6 +88,7 @@ class IngestService:
             config.inflight_per_stream,
             self._metrics,
             config.idle_stream_timeout_s,
+            call_traceparent(context.invocation_metadata() or ()),
         )
         self._sessions.add(session)
         self._streams_per_peer[peer] += 1
@@ -117,7 +119,8 @@ class IngestService:
                 answer.set_result(ack)
 
         try:
-            await self._admission.submit(tenant, raw, on_ack)
+            traceparent = call_traceparent(context.invocation_metadata() or ())
+            await self._admission.submit(tenant, raw, on_ack, traceparent)
         except StreamError as error:
             await context.abort(error.code, error.message)
         return await answer

@@ -44,6 +44,7 @@ class StreamSession:
         window: int,
         metrics: Metrics,
         idle_timeout_s: float | None = None,
+        traceparent: str = "",
     ) -> None:
         self._context = context
         self._tenant = tenant
@@ -59,6 +60,7 @@ class StreamSession:
         self._ending: StreamError | None = None
         self._reader: asyncio.Task[None] | None = None
         self._idle_timeout_s = idle_timeout_s
+        self._traceparent = traceparent
         self._idle_timer: asyncio.TimerHandle | None = None
         self._loop = asyncio.get_running_loop()
         self._waiting_since = self._loop.time()
@@ -126,6 +128,7 @@ class StreamSession:
         next_request = requests.__aiter__().__anext__
         submit = self._admission.submit
         clock = self._loop.time
+        traceparent = self._traceparent
         try:
             while not self._stopping:
                 await self._window.acquire()
@@ -144,7 +147,7 @@ class StreamSession:
                 self._outstanding += 1
                 self._idle.clear()
                 try:
-                    await submit(self._tenant, raw, self._on_ack)
+                    await submit(self._tenant, raw, self._on_ack, traceparent)
                 except StreamError:
                     self._settled()
                     raise
