@@ -2,8 +2,9 @@
 # Sluice server image: `docker build -t sluice .`
 #
 # Two stages: `build` installs the locked dependencies (requirements.lock, hash-checked,
-# wheels only) and Sluice itself into a virtualenv; the final stage copies that virtualenv
-# onto a clean Python image and runs it as an unprivileged user. The generated protobuf code
+# wheels only) and Sluice itself, compiling its C extension (process/_wire.c), into a
+# virtualenv; the final stage copies that virtualenv onto a clean Python image, without the
+# compiler, and runs it as an unprivileged user. The generated protobuf code
 # (server/sluice/v1) is committed, so no protoc runs here.
 #
 # Run it with a config file mounted where the Helm chart mounts it:
@@ -14,6 +15,9 @@ FROM ${PYTHON_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends gcc libc6-dev \
+ && rm -rf /var/lib/apt/lists/*
 RUN python -m venv /opt/sluice
 COPY requirements.lock /tmp/requirements.lock
 # The dependency set is exactly the lock file's: --no-deps means pip resolves nothing itself.
