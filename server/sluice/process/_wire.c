@@ -32,7 +32,7 @@ typedef struct {
     const uint8_t *end;
 } Cursor;
 
-static int read_varint(Cursor *c, uint64_t *out) {
+static int read_long_varint(Cursor *c, uint64_t *out) {
     uint64_t value = 0;
     for (int shift = 0; shift < 64 && c->p < c->end; shift += 7) {
         uint8_t byte = *c->p++;
@@ -46,7 +46,16 @@ static int read_varint(Cursor *c, uint64_t *out) {
     return 0;
 }
 
-static int read_len(Cursor *c, const uint8_t **start, size_t *len) {
+/* Tags and lengths are one byte nearly always: that case is inlined. */
+static inline int read_varint(Cursor *c, uint64_t *out) {
+    if (c->p < c->end && !(*c->p & 0x80)) {
+        *out = *c->p++;
+        return 1;
+    }
+    return read_long_varint(c, out);
+}
+
+static inline int read_len(Cursor *c, const uint8_t **start, size_t *len) {
     uint64_t n;
     if (!read_varint(c, &n) || n > (uint64_t)(c->end - c->p)) return 0;
     *start = c->p;
@@ -56,7 +65,7 @@ static int read_len(Cursor *c, const uint8_t **start, size_t *len) {
 }
 
 /* Strict UTF-8 (RFC 3629): no overlongs, no surrogates, nothing above U+10FFFF. */
-static int valid_utf8(const uint8_t *s, size_t n) {
+static inline int valid_utf8(const uint8_t *s, size_t n) {
     size_t i = 0;
     while (i < n) {
         while (i + 8 <= n) {
@@ -175,7 +184,7 @@ static void WireBatch_dealloc(WireBatch *self) {
 /* Field numbers of a Reading and their wire types; 0 marks an unknown field. */
 static const int8_t READING_WIRE[10] = {-1, LEN, VARINT, LEN, I64, LEN, LEN, LEN, LEN, LEN};
 
-static int walk_tag(Cursor *c, uint32_t *number, uint32_t *wire) {
+static inline int walk_tag(Cursor *c, uint32_t *number, uint32_t *wire) {
     uint64_t tag;
     if (!read_varint(c, &tag) || tag > UINT32_MAX) return 0;
     *number = (uint32_t)(tag >> 3);
@@ -286,10 +295,11 @@ static PyObject *walk(PyObject *module, PyObject *raw) {
     batch->output = (Buffer){0};
     batch->screened = batch->rewritten = 0;
 
-    /* Readings are at least 2 bytes each on the wire: this bounds the span array. */
-    size_t capacity = size / 2 + 1;
+    /* The span array grows as readings come; the templates take at most the batch's size
+     * (plus a marker per reading), reserved once here for typical batches. */
+    size_t capacity = 128;
     batch->readings = PyMem_Malloc(capacity * sizeof(ReadingSpan));
-    if (batch->readings == NULL) {
+    if (batch->readings == NULL || !buffer_reserve(&batch->templates, size + 64)) {
         Py_DECREF(batch);
         return PyErr_NoMemory();
     }
@@ -309,6 +319,15 @@ static PyObject *walk(PyObject *module, PyObject *raw) {
         } else if (wire != LEN || !read_len(&c, &s, &len)) {
             ok = 0;
         } else if (number == 3) {
+            if ((size_t)batch->count == capacity) {
+                capacity *= 2;
+                ReadingSpan *grown = PyMem_Realloc(batch->readings, capacity * sizeof(ReadingSpan));
+                if (grown == NULL) {
+                    Py_DECREF(batch);
+                    return PyErr_NoMemory();
+                }
+                batch->readings = grown;
+            }
             ReadingSpan *span = &batch->readings[batch->count];
             span->offset = (uint32_t)(s - data);
             span->length = (uint32_t)len;
@@ -404,8 +423,10 @@ static PyObject *WireBatch_assemble(WireBatch *self, PyObject *edits) {
             } else {
                 ok = put_field_len(&out, 3, raw + span->offset, span->length);
             }
-        } else {
+        } else if (span->rewritten) {
             ok = put_field_len(&out, 3, self->output.data + span->out_offset, span->out_length);
+        } else {
+            ok = put_field_len(&out, 3, raw + span->offset, span->length);
         }
     }
     PyObject *result = ok ? PyBytes_FromStringAndSize((const char *)out.data, (Py_ssize_t)out.len)
@@ -737,12 +758,13 @@ static PyObject *Templates_screen(Templates *self, PyObject *args) {
             /* value - value == 0 is false for NaN and the infinities, as in checker.py */
             fine = plan->low <= value && value <= plan->high && value - value == 0.0 &&
                    lowest <= time && time <= highest;
-            if (fine) {
+            span->rewritten = 0;
+            if (fine && plan->rewrites) {
                 span->out_offset = (uint32_t)out->len;
                 if (!rewrite(raw + span->offset, span->length, plan, value, time, out)) goto fail;
                 span->out_length = (uint32_t)(out->len - span->out_offset);
-                span->rewritten = (uint8_t)plan->rewrites;
-                batch->rewritten |= span->rewritten;
+                span->rewritten = 1;
+                batch->rewritten = 1;
             }
         }
         span->suspect = !fine;
