@@ -23,7 +23,7 @@ COPY requirements.lock /tmp/requirements.lock
 # The dependency set is exactly the lock file's: --no-deps means pip resolves nothing itself.
 RUN /opt/sluice/bin/pip install --require-hashes --no-deps --only-binary=:all: -r /tmp/requirements.lock
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY server ./server
 COPY clients ./clients
 RUN /opt/sluice/bin/pip install --no-deps --no-compile . \

@@ -35,7 +35,7 @@ APT_PACKAGES := procps prometheus postgresql
 PROTO_SRC := protos/sluice/v1/ingest.proto
 PROTO_BASELINE := protos/baseline/sluice-v1.binpb
 
-LINT_DIRS := $(wildcard server clients tests benchmarks)
+LINT_DIRS := $(wildcard server clients tests benchmarks) setup.py
 TYPED_DIRS := $(wildcard server clients)
 
 # The whole pytest run is bounded below the 45-minute CI budget even if a test hangs past
@@ -88,7 +88,7 @@ $(VENV_BIN)/python:
 # A new top-level package (a new __init__.py under server/ or clients/) needs a reinstall:
 # the editable install maps package names to folders when it is made. So does a change to
 # the C extension, which the install compiles into server/sluice/process/.
-$(VENV_STAMP): pyproject.toml server/sluice/process/_wire.c \
+$(VENV_STAMP): pyproject.toml setup.py server/sluice/process/_wire.c \
                $(wildcard server/*/__init__.py clients/*/__init__.py) \
                | $(VENV_BIN)/python
 	$(VENV_BIN)/python -m pip install --quiet --upgrade pip
