@@ -492,11 +492,16 @@ typedef struct {
     size_t suffix_len;
 } Plan;
 
+/* A template and its plan in one block, so that a lookup touches one allocation. */
+typedef struct {
+    Plan plan;
+    uint8_t data[];        /* the template's bytes, then the plan's suffix */
+} Stored;
+
 /* Small, so that the slots of the templates in use stay in cache. */
 typedef struct {
     Py_hash_t hash;
-    uint8_t *bytes;        /* NULL: empty slot */
-    Plan *plan;
+    Stored *stored;        /* NULL: empty slot */
     uint32_t length;
 } Entry;
 
@@ -518,11 +523,9 @@ static Py_hash_t hash_bytes(const uint8_t *s, size_t n) {
 static void templates_clear(Templates *self) {
     for (size_t i = 0; i <= self->mask; i++) {
         Entry *e = &self->slots[i];
-        if (e->bytes != NULL) {
-            PyMem_Free(e->bytes);
-            PyMem_Free(e->plan->suffix);
-            PyMem_Free(e->plan);
-            e->bytes = NULL;
+        if (e->stored != NULL) {
+            PyMem_Free(e->stored);
+            e->stored = NULL;
         }
     }
     self->used = 0;
@@ -566,8 +569,8 @@ static int Templates_init(Templates *self, PyObject *args, PyObject *kwargs) {
 static Entry *templates_find(Templates *self, const uint8_t *s, size_t n, Py_hash_t hash) {
     for (size_t i = (size_t)hash & self->mask;; i = (i + 1) & self->mask) {
         Entry *e = &self->slots[i];
-        if (e->bytes == NULL) return e;
-        if (e->hash == hash && e->length == n && memcmp(e->bytes, s, n) == 0) return e;
+        if (e->stored == NULL) return e;
+        if (e->hash == hash && e->length == n && memcmp(e->stored->data, s, n) == 0) return e;
     }
 }
 
@@ -584,9 +587,9 @@ static int templates_grow(Templates *self) {
     self->slots = grown;
     self->mask = slots * 2 - 1;
     for (size_t i = 0; i < slots; i++) {
-        if (old[i].bytes == NULL) continue;
+        if (old[i].stored == NULL) continue;
         size_t j = (size_t)old[i].hash & self->mask;
-        while (grown[j].bytes != NULL) j = (j + 1) & self->mask;
+        while (grown[j].stored != NULL) j = (j + 1) & self->mask;
         grown[j] = old[i];
     }
     PyMem_Free(old);
@@ -628,57 +631,42 @@ static PyObject *Templates_add(Templates *self, PyObject *args) {
         plan.drop = (uint16_t)drop;
         plan.rewrites = drop || suffix.len || plan.has_formula || plan.stamp;
     }
-    if (ok && suffix.len) {
-        plan.suffix = PyMem_Malloc((size_t)suffix.len);
-        if (plan.suffix == NULL) {
-            PyErr_NoMemory();
-            ok = 0;
-        } else {
-            memcpy(plan.suffix, suffix.buf, (size_t)suffix.len);
-            plan.suffix_len = (size_t)suffix.len;
-        }
-    }
-    if (suffix.obj != NULL) PyBuffer_Release(&suffix);
     const uint8_t *s = template.buf;
     size_t n = (size_t)template.len;
-    if (ok && self->used >= self->limit) templates_clear(self);
-    if (ok) ok = templates_grow(self);
-    Entry *e = NULL;
-    Plan *stored = NULL;
+    Stored *stored = NULL;
     if (ok) {
-        stored = PyMem_Malloc(sizeof(Plan));
+        stored = PyMem_Malloc(sizeof(Stored) + n + (size_t)suffix.len);
         if (stored == NULL) {
             PyErr_NoMemory();
             ok = 0;
+        } else {
+            memcpy(stored->data, s, n);
+            if (suffix.len) memcpy(stored->data + n, suffix.buf, (size_t)suffix.len);
+            plan.suffix = stored->data + n;
+            plan.suffix_len = (size_t)suffix.len;
+            stored->plan = plan;
         }
     }
+    if (suffix.obj != NULL) PyBuffer_Release(&suffix);
+    if (ok && self->used >= self->limit) templates_clear(self);
+    if (ok) ok = templates_grow(self);
     if (ok) {
         Py_hash_t hash = hash_bytes(s, n);
-        e = templates_find(self, s, n, hash);
-        if (e->bytes != NULL) {
-            PyMem_Free(e->plan->suffix);
-            PyMem_Free(e->plan);
+        Entry *e = templates_find(self, s, n, hash);
+        if (e->stored != NULL) {
+            PyMem_Free(e->stored);
         } else {
-            e->bytes = PyMem_Malloc(n ? n : 1);
-            if (e->bytes == NULL) {
-                PyErr_NoMemory();
-                ok = 0;
-            } else {
-                memcpy(e->bytes, s, n);
-                e->length = (uint32_t)n;
-                e->hash = hash;
-                self->used++;
-            }
+            e->length = (uint32_t)n;
+            e->hash = hash;
+            self->used++;
         }
+        e->stored = stored;
     }
     PyBuffer_Release(&template);
     if (!ok) {
-        PyMem_Free(plan.suffix);
         PyMem_Free(stored);
         return NULL;
     }
-    *stored = plan;
-    e->plan = stored;
     Py_RETURN_NONE;
 }
 
@@ -744,15 +732,15 @@ static PyObject *Templates_screen(Templates *self, PyObject *args) {
         int fine = 0;
         double value = span->value;
         int64_t time = span->time;
-        if (e->bytes == NULL) {
+        if (e->stored == NULL) {
             PyObject *bytes = PyBytes_FromStringAndSize((const char *)tmpl, span->tmpl_length);
             if (bytes == NULL || PyList_Append(unknown, bytes) < 0) {
                 Py_XDECREF(bytes);
                 goto fail;
             }
             Py_DECREF(bytes);
-        } else if (e->plan->usable) {
-            const Plan *plan = e->plan;
+        } else if (e->stored->plan.usable) {
+            const Plan *plan = &e->stored->plan;
             if (plan->has_formula) value = (value + plan->pre) * plan->num / plan->den + plan->post;
             if (plan->stamp) time = now;
             /* value - value == 0 is false for NaN and the infinities, as in checker.py */
