@@ -28,9 +28,10 @@ VENV_BIN := $(VENV)/bin
 TOOLS := tools
 BUF := $(TOOLS)/node_modules/.bin/buf
 
-# Debian packages the build or the tests need; installed with apt-get when missing and
+# Debian packages the build or the tests need (gcc builds the C extension; the sanitizer
+# runtimes check it); installed with apt-get when missing and
 # running as root. Checked with dpkg -s, so an already provisioned machine costs nothing.
-APT_PACKAGES := procps prometheus postgresql
+APT_PACKAGES := procps prometheus postgresql gcc libc6-dev libasan8 libubsan1
 
 PROTO_SRC := protos/sluice/v1/ingest.proto
 PROTO_BASELINE := protos/baseline/sluice-v1.binpb
