@@ -50,6 +50,8 @@ SCENARIOS = (
              load=Load(2, 4, 32)),
     Scenario("latency_50", "(a) plain at 50% of its maximum (--rate)", "sluice",
              rate_of="a_plain"),
+    Scenario("c_plain_at_50", "(c) transport, plain, at the same rate: the client's own latency",
+             "transport", rate_of="a_plain"),
     Scenario("workers_1", "1 worker, unpinned, 2 cores shared with the client", "sluice",
              pinned=False),
     Scenario("workers_2", "--workers 2, unpinned, 2 cores shared with the client", "sluice",
