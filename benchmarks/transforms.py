@@ -97,9 +97,10 @@ def _limit_cost(device_buckets: bool) -> float:
     loop = asyncio.new_event_loop()
 
     def run(raw: bytes) -> object:
-        message = ReadingBatch.FromString(raw)
-        batch = Batch("bench", raw, message, 0, 0.0, loop.create_future())  # parsed: per device
-        batch.accepted = len(message.readings)
+        walked = walk(raw)
+        assert walked is not None
+        batch = Batch("bench", raw, walked, 0, 0.0, loop.create_future())
+        batch.accepted = walked.count
         return loop.run_until_complete(stage.consume(batch))
 
     try:

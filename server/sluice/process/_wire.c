@@ -152,7 +152,7 @@ typedef struct {
     uint32_t out_offset, out_length;   /* its output payload, once screened */
     int64_t time;
     double value;
-    uint16_t fields;               /* bit n: field n present (fields 2 and 4 only) */
+    uint32_t device_at, device_length; /* its device_id, from the payload's start */
     uint8_t suspect;
     uint8_t rewritten;
 } ReadingSpan;
@@ -229,6 +229,7 @@ static int walk_reading(const uint8_t *p, size_t n, ReadingSpan *span, Buffer *t
     uint32_t seen = 0;
     span->time = 0;
     span->value = 0.0;
+    span->device_at = span->device_length = 0;
     span->tmpl_offset = (uint32_t)templates->len;
     if (!buffer_reserve(templates, n + 2)) return -1;
     while (c.p < c.end) {
@@ -255,6 +256,10 @@ static int walk_reading(const uint8_t *p, size_t n, ReadingSpan *span, Buffer *t
         const uint8_t *s;
         size_t len;
         if (!read_len(&c, &s, &len)) return 0;
+        if (number == 1) {
+            span->device_at = (uint32_t)(s - p);
+            span->device_length = (uint32_t)len;
+        }
         if (number == 5) {
             if (!walk_tag_entry(s, len)) return 0;
         } else if (number == 7) {
@@ -269,7 +274,6 @@ static int walk_reading(const uint8_t *p, size_t n, ReadingSpan *span, Buffer *t
         templates->data[templates->len++] = 0x10; /* "timed": field 2 = 1 */
         templates->data[templates->len++] = 0x01;
     }
-    span->fields = (uint16_t)(seen & ((1u << 2) | (1u << 4)));
     span->tmpl_length = (uint32_t)(templates->len - span->tmpl_offset);
     return 1;
 }
@@ -435,6 +439,47 @@ static PyObject *WireBatch_assemble(WireBatch *self, PyObject *edits) {
     return result;
 }
 
+/* device_counts(skip): how many readings each device_id has, leaving out the indices in
+ * ``skip`` (an iterable of ints). */
+static PyObject *WireBatch_device_counts(WireBatch *self, PyObject *skip) {
+    uint8_t *skipped = PyMem_Calloc((size_t)self->count + 1, 1);
+    if (skipped == NULL) return PyErr_NoMemory();
+    PyObject *counts = NULL, *iterator = PyObject_GetIter(skip), *item;
+    if (iterator == NULL) goto done;
+    while ((item = PyIter_Next(iterator)) != NULL) {
+        Py_ssize_t index = PyLong_AsSsize_t(item);
+        Py_DECREF(item);
+        if (index == -1 && PyErr_Occurred()) goto done;
+        if (index >= 0 && index < self->count) skipped[index] = 1;
+    }
+    if (PyErr_Occurred()) goto done;
+    counts = PyDict_New();
+    if (counts == NULL) goto done;
+    const char *raw = PyBytes_AS_STRING(self->raw);
+    for (Py_ssize_t i = 0; i < self->count; i++) {
+        if (skipped[i]) continue;
+        ReadingSpan *span = &self->readings[i];
+        PyObject *device = PyUnicode_DecodeUTF8(raw + span->offset + span->device_at,
+                                                (Py_ssize_t)span->device_length, NULL);
+        if (device == NULL) goto fail;
+        PyObject *seen = PyDict_GetItemWithError(counts, device);
+        PyObject *count = NULL;
+        if (seen == NULL && !PyErr_Occurred()) count = PyLong_FromLong(1);
+        else if (seen != NULL) count = PyLong_FromLong(PyLong_AsLong(seen) + 1);
+        int stored = count == NULL ? -1 : PyDict_SetItem(counts, device, count);
+        Py_XDECREF(count);
+        Py_DECREF(device);
+        if (stored < 0) goto fail;
+    }
+    goto done;
+fail:
+    Py_CLEAR(counts);
+done:
+    Py_XDECREF(iterator);
+    PyMem_Free(skipped);
+    return counts;
+}
+
 static PyObject *WireBatch_get_seq(WireBatch *self, void *closure) {
     return PyLong_FromUnsignedLongLong(self->seq);
 }
@@ -462,6 +507,8 @@ static PyGetSetDef WireBatch_getset[] = {
 
 static PyMethodDef WireBatch_methods[] = {
     {"reading", (PyCFunction)WireBatch_reading, METH_O, "The wire bytes of reading i."},
+    {"device_counts", (PyCFunction)WireBatch_device_counts, METH_O,
+     "How many readings each device_id has, leaving out the indices given."},
     {"assemble", (PyCFunction)WireBatch_assemble, METH_O,
      "The accepted readings as a ReadingBatch, given the suspects' edits."},
     {NULL},

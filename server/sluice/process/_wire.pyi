@@ -1,5 +1,6 @@
 """A ReadingBatch's wire bytes, walked, screened and re-assembled in C (``_wire.c``)."""
 
+from collections.abc import Iterable
 from typing import final
 
 Affine = tuple[float, float, float, float]
@@ -23,6 +24,8 @@ class WireBatch:
     def raw(self) -> bytes: ...
     def reading(self, index: int, /) -> bytes:
         """The wire bytes of reading ``index`` as sent."""
+    def device_counts(self, skip: Iterable[int], /) -> dict[str, int]:
+        """How many readings each ``device_id`` has, leaving out the indices in ``skip``."""
     def assemble(self, edits: dict[int, bytes | None], /) -> bytes:
         """The accepted readings as a ReadingBatch: screened readings as screened, a suspect
         as its edit (its new encoding, or None when it failed), or as sent without one."""

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from operator import attrgetter
 
 from sluice.batch import Batch
+from sluice.process._wire import WireBatch
 from sluice.ratelimit.limiter import RateLimiter
 from sluice.stage import Stage
 
@@ -46,9 +47,12 @@ class RateLimitStage:
         await self._next.consume(batch)
 
 
-def accepted_per_device(batch: Batch) -> Counter[str]:
+def accepted_per_device(batch: Batch) -> Mapping[str, int]:
     """How many of the batch's accepted readings (those without a fault) each device sent."""
-    readings = batch.message.readings
+    parsed = batch.parsed
+    if isinstance(parsed, WireBatch):  # counted in C, from the wire bytes
+        return parsed.device_counts([fault.index for fault in batch.faults])
+    readings = parsed.readings
     counts = Counter(map(_device_id, readings))
     # Faults are few; subtracting them beats testing every reading against a set.
     for fault in batch.faults:

@@ -13,17 +13,21 @@ from sluice.errors import RateLimited
 from sluice.ops.metrics import Metrics
 from sluice.ratelimit.config import BucketConfig, RateLimitConfig, TenantLimits
 from sluice.ratelimit.limiter import RateLimiter
+from sluice.process._wire import WireBatch, walk
 from sluice.ratelimit.stage import RateLimitStage, accepted_per_device
 from sluice.testing import RecordingSink
 from sluice.v1.ingest_pb2 import Reading, ReadingBatch
 
 
-def make_batch(devices: list[str], faulty: tuple[int, ...] = (), tenant: str = "acme") -> Batch:
+def make_batch(
+    devices: list[str], faulty: tuple[int, ...] = (), tenant: str = "acme", walked: bool = False
+) -> Batch:
     message = ReadingBatch(seq=1, readings=[Reading(device_id=d, metric="t") for d in devices])
+    raw = message.SerializeToString()
     return Batch(
         tenant=tenant,
-        raw=message.SerializeToString(),
-        parsed=message,
+        raw=raw,
+        parsed=(walk(raw) or message) if walked else message,
         received_unix_ns=0,
         received_monotonic=0.0,
         done=asyncio.get_running_loop().create_future(),
@@ -54,14 +58,18 @@ TENANT_LIMIT_4 = TenantLimits(readings=BucketConfig(rate=1, burst=4))
         (["a", "a", "b"], (1,), {"a": 1, "b": 1}),
         (["a", "a", "b"], (2,), {"a": 2}),
         (["a", "b", "a", "c"], (0, 2), {"b": 1, "c": 1}),
+        (["", "dév-1", ""], (), {"": 2, "dév-1": 1}),
         (["", "x"], (0,), {"x": 1}),
         ([], (), {}),
     ],
 )
+@pytest.mark.parametrize("walked", [False, True], ids=["parsed", "walked"])
 async def test_accepted_per_device_counts_only_readings_without_a_fault(
-    devices: list[str], faulty: tuple[int, ...], expected: dict[str, int]
+    devices: list[str], faulty: tuple[int, ...], expected: dict[str, int], walked: bool
 ) -> None:
-    assert accepted_per_device(make_batch(devices, faulty)) == expected
+    batch = make_batch(devices, faulty, walked=walked)
+    assert isinstance(batch.parsed, WireBatch) is walked
+    assert accepted_per_device(batch) == expected
 
 
 @pytest.mark.parametrize(
