@@ -11,9 +11,9 @@ from sluice import reasons
 from sluice.batch import Batch, ReadingFault
 from sluice.errors import RateLimited
 from sluice.ops.metrics import Metrics
+from sluice.process._wire import WireBatch, walk
 from sluice.ratelimit.config import BucketConfig, RateLimitConfig, TenantLimits
 from sluice.ratelimit.limiter import RateLimiter
-from sluice.process._wire import WireBatch, walk
 from sluice.ratelimit.stage import RateLimitStage, accepted_per_device
 from sluice.testing import RecordingSink
 from sluice.v1.ingest_pb2 import Reading, ReadingBatch
