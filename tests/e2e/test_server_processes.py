@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import signal
@@ -31,23 +30,28 @@ def kafka_config(bootstrap: str, topic: str) -> dict[str, Any]:
     return {"kafka": {"bootstrap_servers": bootstrap, "topic": topic, "dlq_topic": topic + "-dlq"}}
 
 
-async def stream_until_ended(
-    target: str, session: str, sent: list[int], acks: list[Ack]
-) -> grpc.aio.AioRpcError | None:
-    """Send a batch every 5 ms until the server ends the stream; collect the Acks."""
+def stream_until_ended(
+    target: str, session: str, sent: list[int], acks: list[Ack], on_ack: Any
+) -> grpc.RpcError | None:
+    """Send a batch every 5 ms until the server ends the stream; collect the Acks, calling
+    ``on_ack`` after each.
 
-    async def requests() -> Any:
+    The sync API, because grpc.aio's client reports INTERNAL ("Failed execute_batch") instead
+    of the server's status when a write races the server's end (grpc/grpc#36066).
+    """
+
+    def requests() -> Any:
         for seq in range(1, 100_000):
             sent.append(seq)
             yield batch([reading("drain-1", value=float(seq))], seq=seq, session_id=session)
-            await asyncio.sleep(0.005)
+            time.sleep(0.005)
 
-    async with grpc.aio.insecure_channel(target) as channel:
-        call = IngestStub(channel).Stream(requests())
+    with grpc.insecure_channel(target) as channel:
         try:
-            async for ack in call:
+            for ack in IngestStub(channel).Stream(requests()):
                 acks.append(ack)
-        except grpc.aio.AioRpcError as error:
+                on_ack()
+        except grpc.RpcError as error:
             return error
     return None
 
@@ -60,21 +64,18 @@ def test_sigterm_drains_every_stream(tansu: Any, tmp_path: Path) -> None:
     srv = SluiceServer(kafka_config(tansu.bootstrap, topic), tmp_path).start()
     try:
 
-        async def scenario() -> grpc.aio.AioRpcError | None:
-            task = asyncio.create_task(stream_until_ended(srv.target, session, sent, acks))
-            while len(acks) < 50:  # noqa: ASYNC110 - polling a list another task fills
-                await asyncio.sleep(0.01)
-            srv.send_signal(signal.SIGTERM)
-            return await asyncio.wait_for(task, 30)
+        def signal_at_50() -> None:
+            if len(acks) == 50:
+                srv.send_signal(signal.SIGTERM)
 
-        error = asyncio.run(scenario())
+        error = stream_until_ended(srv.target, session, sent, acks, signal_at_50)
         assert srv.process is not None
         assert srv.process.wait(30) == 0, srv.logs()
     finally:
         srv.kill()
     assert error is not None, "the stream must end with a status"
-    assert error.code() == grpc.StatusCode.UNAVAILABLE
-    assert error.details() == "draining"
+    assert error.code() == grpc.StatusCode.UNAVAILABLE  # type: ignore[attr-defined]
+    assert error.details() == "draining"  # type: ignore[attr-defined]
     acked = sorted(ack.seq for ack in acks)
     assert all(ack.status == AckStatus.ACK_STATUS_OK for ack in acks)
     assert acked == list(range(1, len(acked) + 1)), "every batch read before the drain is acked"
