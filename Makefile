@@ -89,7 +89,7 @@ $(VENV_BIN)/python:
 # A new top-level package (a new __init__.py under server/ or clients/) needs a reinstall:
 # the editable install maps package names to folders when it is made. So does a change to
 # the C extension, which the install compiles into server/sluice/process/.
-$(VENV_STAMP): pyproject.toml setup.py server/sluice/process/_wire.c \
+$(VENV_STAMP): pyproject.toml setup.py $(wildcard server/sluice/process/_wire*.[ch]) \
                $(wildcard server/*/__init__.py clients/*/__init__.py) \
                | $(VENV_BIN)/python
 	$(VENV_BIN)/python -m pip install --quiet --upgrade pip

@@ -17,7 +17,7 @@ import sysconfig
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
-SOURCE = ROOT / "server" / "sluice" / "process" / "_wire.c"
+SOURCES = sorted((ROOT / "server" / "sluice" / "process").glob("_wire*.c"))
 TESTS = [
     "tests/unit/process/test_process_wire.py",
     "tests/unit/process/test_process_wire_checks.py",
@@ -63,7 +63,7 @@ def test_the_extension_passes_its_tests_under_asan_and_ubsan(tmp_path: Path) -> 
             "-fno-sanitize-recover=undefined",
             "-ffp-contract=off",
             f"-I{sysconfig.get_paths()['include']}",
-            str(SOURCE),
+            *map(str, SOURCES),
             "-o",
             str(built),
         ],
