@@ -63,7 +63,6 @@ class Batch:
     itself (set by the checker)."""
     records: list[Record] = field(default_factory=list)
     """The records to produce, readings records then the dead-letter record (set by the batcher)."""
-    _message: ReadingBatch | None = field(default=None, init=False, repr=False)
 
     def checked(
         self, faults: list[ReadingFault], accepted: int, changed: bool, value: bytes | None
@@ -73,7 +72,6 @@ class Batch:
         self.accepted = accepted
         self.changed = changed
         self.value = value
-        self._message = None
 
     @property
     def seq(self) -> int:
@@ -102,25 +100,3 @@ class Batch:
         if isinstance(parsed, WireBatch):
             return Reading.FromString(parsed.reading(index))
         return parsed.readings[index]
-
-    @property
-    def message(self) -> ReadingBatch:
-        """Every reading of the batch, the accepted ones as transformed.
-
-        The fast path never needs it: walked batches are parsed here on first use (with
-        per-device rate limits, for instance), after the checks.
-        """
-        parsed = self.parsed
-        if not isinstance(parsed, WireBatch):
-            return parsed
-        if self._message is None:
-            message = ReadingBatch.FromString(self.raw)
-            if self.value is not None:
-                readings = message.readings
-                faulty = {fault.index for fault in self.faults}
-                kept = (index for index in range(len(readings)) if index not in faulty)
-                accepted = ReadingBatch.FromString(self.value).readings
-                for index, reading in zip(kept, accepted, strict=True):
-                    readings[index].CopyFrom(reading)
-            self._message = message
-        return self._message

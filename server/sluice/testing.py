@@ -1,7 +1,8 @@
-"""Test doubles that ship with Sluice: sinks that record batches, hold them, or fail them.
+"""Test doubles that ship with Sluice: sinks that record batches, hold them, or fail them,
+and a view of a checked batch's readings.
 
-They implement the ``Stage`` protocol, so a receiver or any stage can be tested against them
-with a real gRPC server and no broker.
+The sinks implement the ``Stage`` protocol, so a receiver or any stage can be tested against
+them with a real gRPC server and no broker.
 """
 
 from __future__ import annotations
@@ -10,6 +11,23 @@ import asyncio
 
 from sluice.batch import Batch
 from sluice.errors import SluiceError
+from sluice.v1.ingest_pb2 import Reading, ReadingBatch
+
+
+def readings_after_checks(batch: Batch) -> list[Reading]:
+    """Every reading of a checked batch in order: the accepted ones as transformed (from
+    ``batch.value``), the rejected ones as sent."""
+    parsed = batch.parsed
+    if isinstance(parsed, ReadingBatch):  # checked one by one, in place
+        return list(parsed.readings)
+    readings = list(ReadingBatch.FromString(batch.raw).readings)
+    if batch.value is not None:
+        faulty = {fault.index for fault in batch.faults}
+        kept = [index for index in range(len(readings)) if index not in faulty]
+        accepted = ReadingBatch.FromString(batch.value).readings
+        for index, reading in zip(kept, accepted, strict=True):
+            readings[index] = reading
+    return readings
 
 
 class RecordingSink:

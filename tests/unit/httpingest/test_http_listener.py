@@ -13,7 +13,7 @@ from sluice.auth import AuthConfig, TokenConfig
 from sluice.errors import Unavailable
 from sluice.process.config import ChecksConfig
 from sluice.ratelimit.config import BucketConfig, RateLimitConfig, TenantLimits
-from sluice.testing import FailingSink, RecordingSink
+from sluice.testing import FailingSink, RecordingSink, readings_after_checks
 from tests.unit.httpingest.http_helpers import (
     QUERY_ONLY,
     TOKEN,
@@ -48,8 +48,8 @@ async def test_ok_answers_200_with_the_ack(recording: tuple[RecordingSink, Harne
     }
     (batch,) = sink.batches
     assert batch.tenant == "default"
-    assert batch.message.source_id == "gw-9"
-    assert [r.device_id for r in batch.message.readings] == ["dev-1", "dev-2"]
+    assert batch.source_id == "gw-9"
+    assert [r.device_id for r in readings_after_checks(batch)] == ["dev-1", "dev-2"]
     assert harness.requests(200) == 1
 
 
@@ -150,7 +150,7 @@ async def test_the_longest_idempotency_key_fits_the_id_limit(
     key = "k" * 123  # "http:" + key is server.max_id_length (128) characters
     response = await post(harness.url, body(reading()), headers={"Idempotency-Key": key})
     assert response.status_code == 200
-    assert sink.batches[0].message.session_id == "http:" + key
+    assert sink.batches[0].session_id == "http:" + key
 
 
 async def test_an_idempotency_key_names_the_batch(
@@ -164,10 +164,10 @@ async def test_an_idempotency_key_names_the_batch(
     unkeyed = [await post(harness.url, body(reading())) for _ in range(2)]
     assert first.json() == again.json()
     assert [r.status_code for r in (first, again, other, *unkeyed)] == [200] * 5
-    sessions = [b.message.session_id for b in sink.batches]
+    sessions = [b.session_id for b in sink.batches]
     assert sessions[:2] == ["http:order-42", "http:order-43"]
     assert len(set(sessions)) == 4, "each unkeyed request is a batch of its own"
-    assert {b.message.seq for b in sink.batches} == {1}
+    assert {b.seq for b in sink.batches} == {1}
 
 
 async def test_a_resend_joins_the_copy_in_flight() -> None:

@@ -92,17 +92,23 @@ async def test_an_unchanged_valid_batch_passes_through_as_the_bytes_the_client_s
     assert record.value is batch.raw
 
 
+def message_of(batch: Batch) -> ReadingBatch:
+    """The parsed message of a batch made by ``make_batch`` (checked in place)."""
+    assert isinstance(batch.parsed, ReadingBatch)
+    return batch.parsed
+
+
 def _recheck(batch: Batch, faults: list[ReadingFault], changed: bool) -> None:
     """Hand ``batch`` on as the checker would, from its (rewritten) message and ``faults``."""
     kept = ReadingBatch()
-    kept.CopyFrom(batch.message)
+    kept.CopyFrom(message_of(batch))
     for index in sorted({f.index for f in faults}, reverse=True):
         del kept.readings[index]
     batch.checked(faults, len(kept.readings), changed, kept.SerializeToString())
 
 
 def _changed(batch: Batch) -> None:
-    batch.message.readings[0].value = 99.0
+    message_of(batch).readings[0].value = 99.0
     _recheck(batch, batch.faults, True)
 
 
@@ -258,7 +264,7 @@ async def test_json_values_decode_back_and_carry_int64_as_strings() -> None:
 
     assert headers_dict(record.headers)["content-type"] == "application/json"
     assert b'"time_unix_nano": "1767323000000000000"' in record.value
-    assert json_format.Parse(record.value, ReadingBatch()) == batch.message
+    assert json_format.Parse(record.value, ReadingBatch()) == message_of(batch)
 
 
 @pytest.mark.parametrize("encoding", ["protobuf", "json"])

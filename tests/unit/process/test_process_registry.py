@@ -10,6 +10,7 @@ from process_helpers import Harness, valid_reading
 from sluice.config import ConfigError
 from sluice.process.config import TransformsConfig
 from sluice.process.registry import RegisteredDevice, load_registry
+from sluice.testing import readings_after_checks
 
 GOOD = """
 devices:
@@ -112,7 +113,7 @@ async def test_registered_devices_get_their_site_and_location(
     )
     enriched = [
         (r.site, r.HasField("location"), r.location.lat, r.location.lon, r.geohash)
-        for r in batch.message.readings
+        for r in readings_after_checks(batch)
     ]
     assert enriched == [
         ("plant-north", True, 42.6, -5.6, "ezs42"),
@@ -136,9 +137,9 @@ async def test_a_registered_reading_that_is_already_enriched_is_unchanged(
     )
     batch = await harness.run(sent)
     assert batch.changed is False
-    assert batch.message.readings[0] == sent
+    assert readings_after_checks(batch)[0] == sent
 
 
 async def test_without_a_registry_every_client_sent_site_is_cleared(harness: Harness) -> None:
     batch = await harness.run(valid_reading(device_id="pump-7", site="plant-north"))
-    assert batch.message.readings[0].site == ""
+    assert readings_after_checks(batch)[0].site == ""

@@ -15,7 +15,7 @@ from sluice.errors import BatchRejected
 from sluice.ops.metrics import Metrics
 from sluice.process.config import ChecksConfig, TransformsConfig
 from sluice.process.stage import CheckStage
-from sluice.testing import RecordingSink
+from sluice.testing import RecordingSink, readings_after_checks
 from sluice.v1.ingest_pb2 import ReadingBatch
 
 
@@ -46,7 +46,7 @@ async def test_accepted_readings_are_transformed_in_place_and_rejected_ones_left
         valid_reading(value=212.0, unit="°F", location={"lat": 99.0, "lon": 0.0}, geohash="g"),
     ]
     batch = await harness.run(*sent)
-    stored = batch.message.readings
+    stored = readings_after_checks(batch)
     assert (stored[0].value, stored[0].unit, stored[0].time_unix_nano, stored[0].site) == (
         100.0,
         "°C",

@@ -11,6 +11,7 @@ from process_helpers import NOW, Harness, valid_reading
 from sluice import reasons
 from sluice.process.config import ChecksConfig, TransformsConfig
 from sluice.process.timestamps import to_unix_nano, unit_of
+from sluice.testing import readings_after_checks
 
 CONVERSIONS: list[tuple[str, float, str, float, str]] = [
     # metric, value sent, unit sent, value stored, unit stored
@@ -57,7 +58,7 @@ async def test_units_are_converted_to_the_metrics_canonical_unit(
     harness: Harness, metric: str, sent: float, unit: str, value: float, canonical: str
 ) -> None:
     batch = await harness.run(valid_reading(metric=metric, value=sent, unit=unit))
-    stored = batch.message.readings[0]
+    stored = readings_after_checks(batch)[0]
     assert batch.accepted == 1
     assert (stored.value, stored.unit) == (value, canonical)
 
@@ -86,7 +87,7 @@ async def test_canonical_units_config_adds_and_overrides_entries(
 ) -> None:
     harness.build(transforms=TransformsConfig(canonical_units=overrides))
     batch = await harness.run(valid_reading(metric=metric, value=sent, unit=unit))
-    stored = batch.message.readings[0]
+    stored = readings_after_checks(batch)[0]
     assert (stored.value, stored.unit) == (value, canonical)
 
 
@@ -105,7 +106,10 @@ async def test_without_convert_units_values_and_units_stay_as_sent(harness: Harn
         valid_reading(value=212.0, unit="°F"), valid_reading(value=1.0, unit="furlong")
     )
     assert batch.accepted == 2
-    assert [(r.value, r.unit) for r in batch.message.readings] == [(212.0, "°F"), (1.0, "furlong")]
+    assert [(r.value, r.unit) for r in readings_after_checks(batch)] == [
+        (212.0, "°F"),
+        (1.0, "furlong"),
+    ]
     assert batch.changed is False
 
 
@@ -161,7 +165,7 @@ async def test_the_stage_stores_every_time_in_nanoseconds(
 ) -> None:
     batch = await harness.run(valid_reading(time_unix_nano=sent))
     assert batch.accepted == 1
-    assert batch.message.readings[0].time_unix_nano == stored
+    assert readings_after_checks(batch)[0].time_unix_nano == stored
 
 
 async def test_with_ns_units_a_time_in_seconds_is_too_old(harness: Harness) -> None:
@@ -170,7 +174,7 @@ async def test_with_ns_units_a_time_in_seconds_is_too_old(harness: Harness) -> N
         valid_reading(time_unix_nano=EVENT_NS // 10**9), valid_reading(time_unix_nano=0)
     )
     assert [(f.index, f.reason) for f in batch.faults] == [(0, reasons.TIME_TOO_OLD)]
-    assert batch.message.readings[1].time_unix_nano == NOW
+    assert readings_after_checks(batch)[1].time_unix_nano == NOW
 
 
 @pytest.mark.parametrize(
@@ -190,7 +194,7 @@ async def test_unbounded_age_and_skew_accept_any_time_that_fits_int64(harness: H
         valid_reading(time_unix_nano=1), valid_reading(time_unix_nano=10**11 - 1)
     )
     assert [(f.index, f.reason) for f in batch.faults] == [(1, reasons.TIME_IN_FUTURE)]
-    assert batch.message.readings[0].time_unix_nano == 10**9
+    assert readings_after_checks(batch)[0].time_unix_nano == 10**9
 
 
 GEOHASHES: list[tuple[float, float, int, str]] = [
@@ -211,7 +215,7 @@ async def test_the_geohash_is_computed_from_the_location(
     harness.build(transforms=TransformsConfig(geohash_precision=precision))
     location = {"lat": lat, "lon": lon}
     batch = await harness.run(valid_reading(location=location), valid_reading(location=location))
-    assert [r.geohash for r in batch.message.readings] == [geohash, geohash]
+    assert [r.geohash for r in readings_after_checks(batch)] == [geohash, geohash]
 
 
 async def test_a_client_sent_geohash_is_overwritten_or_cleared(harness: Harness) -> None:
@@ -219,8 +223,8 @@ async def test_a_client_sent_geohash_is_overwritten_or_cleared(harness: Harness)
         valid_reading(geohash="zzzz", location={"lat": 42.6, "lon": -5.6}),
         valid_reading(geohash="zzzz"),
     )
-    assert [r.geohash for r in batch.message.readings] == ["ezs42e4", ""]
-    assert not batch.message.readings[1].HasField("location")
+    assert [r.geohash for r in readings_after_checks(batch)] == ["ezs42e4", ""]
+    assert not readings_after_checks(batch)[1].HasField("location")
 
 
 CHANGED: list[tuple[str, dict[str, Any], bool]] = [
@@ -253,7 +257,9 @@ async def test_changed_says_whether_an_accepted_reading_was_rewritten(
     batch = await harness.run(sent)
     assert batch.accepted == 1
     assert batch.changed is changed
-    assert (batch.message.readings[0].SerializeToString() != sent.SerializeToString()) is changed
+    assert (
+        readings_after_checks(batch)[0].SerializeToString() != sent.SerializeToString()
+    ) is changed
 
 
 async def test_a_rejected_reading_that_needs_transforms_does_not_set_changed(
