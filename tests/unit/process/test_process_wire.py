@@ -20,6 +20,7 @@ from google.protobuf.message import DecodeError
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from process_helpers import NOW
+from wire_encoding import field, tag_entry, time_field, value_field, varint
 
 from sluice.process._wire import Templates, WireBatch, walk
 from sluice.v1.ingest_pb2 import Location, Reading, ReadingBatch
@@ -30,39 +31,6 @@ SOME = settings(max_examples=100, deadline=None, suppress_health_check=list(Heal
 NS = NOW - 5_000_000_000
 LOWEST, HIGHEST = NOW - 10**15, NOW + 10**12
 EVERYTHING = (-math.inf, math.inf)
-
-# ---------------------------------------------------------------------------------------
-# Wire-encoding helpers
-
-
-def varint(value: int) -> bytes:
-    value &= 2**64 - 1
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def field(number: int, payload: bytes) -> bytes:
-    """A length-delimited field."""
-    return varint(number << 3 | 2) + varint(len(payload)) + payload
-
-
-def time_field(value: int) -> bytes:
-    return b"\x10" + varint(value)
-
-
-def value_field(value: float) -> bytes:
-    return b"\x21" + struct.pack("<d", value)
-
-
-def tag_entry(key: bytes, value: bytes | None) -> bytes:
-    entry = field(1, key)
-    if value is not None:
-        entry += field(2, value)
-    return field(5, entry)
 
 
 def encode(message: Reading | ReadingBatch) -> bytes:

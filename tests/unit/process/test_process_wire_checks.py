@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from process_helpers import NOW
+from wire_encoding import field, tag_entry, time_field, value_field, varint
 
 from sluice.process._wire import walk
 from sluice.process.checker import ReadingChecker
@@ -31,36 +32,6 @@ devices:
   reg-1: {site: plant, location: {lat: 42.6, lon: -5.6}}
   reg-2: {site: depot}
 """
-
-
-def varint(value: int) -> bytes:
-    value &= 2**64 - 1
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def field(number: int, payload: bytes) -> bytes:
-    """A length-delimited field."""
-    return varint(number << 3 | 2) + varint(len(payload)) + payload
-
-
-def time_field(value: int) -> bytes:
-    return b"\x10" + varint(value)
-
-
-def value_field(value: float) -> bytes:
-    return b"\x21" + struct.pack("<d", value)
-
-
-def tag_entry(key: str, value: str | None) -> bytes:
-    entry = field(1, key.encode())
-    if value is not None:
-        entry += field(2, value.encode())
-    return field(5, entry)
 
 
 readings = st.builds(
@@ -101,7 +72,7 @@ extras = st.lists(
         st.just(field(4, struct.pack("<dd", 1.0, 2.0))),  # packed values
         st.just(field(15, b"future")),  # an unknown field
         st.just(b"\x08" + varint(3)),  # field 1 with the wrong wire type
-        st.just(tag_entry("zone", None)),  # a map entry without its value
+        st.just(tag_entry(b"zone", None)),  # a map entry without its value
         st.just(field(7, b"\x09" + struct.pack("<d", 10.0))),  # a second, partial location
     ),
     max_size=2,
