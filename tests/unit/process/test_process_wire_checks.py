@@ -119,6 +119,16 @@ CONFIGS = {
 }
 
 
+def two_checkers(config: str, registry_path: Path) -> tuple[ReadingChecker, ReadingChecker]:
+    """Two checkers with the same config and registry: one for each path."""
+    checks, transforms = CONFIGS[config]
+    registry = load_registry(registry_path, transforms.geohash_precision)
+    checkers = ReadingChecker(checks, transforms), ReadingChecker(checks, transforms)
+    for checker in checkers:
+        checker.use_registry(registry)
+    return checkers
+
+
 @pytest.fixture(scope="module")
 def registry_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("registry") / "devices.yaml"
@@ -134,11 +144,7 @@ def test_the_screened_checks_decide_and_rewrite_as_the_full_checks(
     registry_path: Path,
     batches: list[list[tuple[Reading, tuple[float, float] | None, list[bytes], bool]]],
 ) -> None:
-    checks, transforms = CONFIGS[config]
-    registry = load_registry(registry_path, transforms.geohash_precision)
-    fast, slow = ReadingChecker(checks, transforms), ReadingChecker(checks, transforms)
-    fast.use_registry(registry)
-    slow.use_registry(registry)
+    fast, slow = two_checkers(config, registry_path)
     # Several batches through one checker, so that cached verdicts are reused.
     for batch in batches:
         raw = b"\x08\x07" + b"".join(encode(*item) for item in batch)
@@ -176,11 +182,7 @@ def test_caches_that_start_over_mid_batch_change_nothing(
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("sluice.process.checker.CACHE_LIMIT", 3)  # read at construction
         patch.setattr("sluice.process.names.CACHE_LIMIT", 3)
-        checks, transforms = CONFIGS["defaults"]
-        registry = load_registry(registry_path, transforms.geohash_precision)
-        fast, slow = ReadingChecker(checks, transforms), ReadingChecker(checks, transforms)
-        fast.use_registry(registry)
-        slow.use_registry(registry)
+        fast, slow = two_checkers("defaults", registry_path)
         for batch in batches:
             raw = b"\x08\x07" + b"".join(encode(*item) for item in batch)
             check_both(fast, slow, raw)
@@ -194,11 +196,7 @@ def test_canonical_batches_take_the_c_path_and_decide_as_the_full_checks(
     registry_path: Path,
     batches: list[list[tuple[Reading, tuple[float, float] | None]]],
 ) -> None:
-    checks, transforms = CONFIGS[config]
-    registry = load_registry(registry_path, transforms.geohash_precision)
-    fast, slow = ReadingChecker(checks, transforms), ReadingChecker(checks, transforms)
-    fast.use_registry(registry)
-    slow.use_registry(registry)
+    fast, slow = two_checkers(config, registry_path)
     for batch in batches:
         raw = b"\x08\x07" + b"".join(encode(reading, at, [], False) for reading, at in batch)
         assert walk(raw) is not None
