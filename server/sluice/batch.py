@@ -9,6 +9,11 @@ from sluice.process._wire import WireBatch
 from sluice.v1.ingest_pb2 import Reading, ReadingBatch
 
 
+def reading_count(parsed: WireBatch | ReadingBatch) -> int:
+    """How many readings a walked or parsed batch holds."""
+    return parsed.count if isinstance(parsed, WireBatch) else len(parsed.readings)
+
+
 @dataclass(slots=True, frozen=True)
 class ReadingFault:
     """One reading that failed a check: its index in the batch, a reason code and a message."""
@@ -91,8 +96,7 @@ class Batch:
     @property
     def count(self) -> int:
         """How many readings the batch holds."""
-        parsed = self.parsed
-        return parsed.count if isinstance(parsed, WireBatch) else len(parsed.readings)
+        return reading_count(self.parsed)
 
     def sent(self, index: int) -> Reading:
         """Reading ``index`` exactly as the client sent it (a rejected reading never changes)."""

@@ -23,7 +23,7 @@ from google.protobuf.message import DecodeError
 from opentelemetry import trace
 
 from sluice import reasons
-from sluice.batch import Batch
+from sluice.batch import Batch, reading_count
 from sluice.errors import BatchRejected, RateLimited, Unavailable
 from sluice.ops.metrics import Metrics
 from sluice.ops.tracing import new_traceparent, spans_unread, traceparent_of
@@ -88,7 +88,7 @@ class Admission:
             self._answer(on_ack, ack_for_error(self._parse(raw).seq, limited), 0)
             return
         parsed = walk(raw) or self._parse(raw)
-        count = parsed.count if isinstance(parsed, WireBatch) else len(parsed.readings)
+        count = reading_count(parsed)
         self._metrics.readings_received.inc(count)
         max_id = self._max_id_length
         if len(parsed.session_id) > max_id or len(parsed.source_id) > max_id:
