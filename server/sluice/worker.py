@@ -21,6 +21,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from sluice.auth import build_authenticator, is_loopback
+from sluice.collector import tune_for_steady_state
 from sluice.config import Settings
 from sluice.httpingest.listener import HttpIngestListener
 from sluice.netutil import split_host_port
@@ -230,6 +231,7 @@ async def serve(settings: Settings, metrics: Metrics) -> int:
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
     try:
         await worker.start()
+        tune_for_steady_state()
         await worker.wait()
     finally:
         await worker.shutdown()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
 from collections.abc import Callable
 
 from sluice import reasons
@@ -77,6 +76,9 @@ class CheckStage:
         faults, accepted, changed, value = self._checker.check(batch.parsed, self._clock())
         batch.checked(faults, accepted, changed, value)
         if faults:
-            for reason, count in Counter(fault.reason for fault in faults).items():
+            per_reason: dict[str, int] = {}
+            for fault in faults:
+                per_reason[fault.reason] = per_reason.get(fault.reason, 0) + 1
+            for reason, count in per_reason.items():
                 self._rejected[reason].inc(count)
         await self._next.consume(batch)
