@@ -20,6 +20,13 @@ RATIOS = (
         "readings_per_cpu_s",
         "against the transport at (a)'s rate",
     ),
+    (
+        "a/floor plain",
+        "a_plain",
+        "floor_plain",
+        "readings_per_cpu_s",
+        "against its own building blocks alone",
+    ),
     ("a/c rich", "a_rich", "c_rich", "readings_per_cpu_s", "against the transport ceiling"),
     ("a/e plain", "a_plain", "e_plain", "readings_per_cpu_s", "against the naive baseline"),
     ("a/d plain", "a_plain", "d_plain", "readings_per_s", "against the sink ceiling (wall)"),

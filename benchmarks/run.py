@@ -38,6 +38,7 @@ SCENARIOS = (
         rate_of="a_plain",
         rate_share=1.0,
     ),
+    Scenario("floor_plain", "floor: Sluice's building blocks alone, plain", "floor"),
     Scenario("d_plain", "(d) sink ceiling, plain", "sink"),
     Scenario("e_plain", "(e) naive baseline, plain", "naive", load=Load(2, 4, 4)),
     Scenario("a_rich", "(a) end to end, rich, 100-reading batches", "sluice", "rich"),

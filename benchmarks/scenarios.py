@@ -44,7 +44,7 @@ class Scenario:
     name: str
     title: str
     server: str
-    """``sluice``, ``transport`` (the transport ceiling), ``naive`` or ``sink``."""
+    """``sluice``, ``transport`` (the transport ceiling), ``floor``, ``naive`` or ``sink``."""
     workload: str = "plain"
     batch_size: int = 100
     workers: int = 1
@@ -96,6 +96,9 @@ class Bench:
         if scenario.server == "transport":
             module = "benchmarks.baselines.transport_ceiling"
             return [PYTHON, "-m", module, "--listen", listen]
+        if scenario.server == "floor":
+            module = "benchmarks.baselines.floor"
+            return [PYTHON, "-m", module, "--listen", listen, "--bootstrap", self.bootstrap]
         if scenario.server == "naive":
             module = "benchmarks.baselines.naive_server"
             return [PYTHON, "-m", module, "--listen", listen, "--bootstrap", self.bootstrap]

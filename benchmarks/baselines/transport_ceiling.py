@@ -4,9 +4,9 @@ batch and acknowledges it at once.
     python -m benchmarks.baselines.transport_ceiling --listen 127.0.0.1:50061
 
 It runs what Sluice's receiver runs underneath (grpc.aio on uvloop, a generic handler that
-takes raw bytes, the same message limits and the same CPU scheduling policy as a Sluice
-worker, ``--cpu-scheduling``) and nothing else: no checks, no Kafka. Sluice can approach its
-readings per CPU-second, never pass them.
+takes raw bytes, the same message limits, and a Sluice worker's CPU scheduling policy,
+``--cpu-scheduling``, and garbage-collector settings) and nothing else: no checks, no Kafka.
+Sluice can approach its readings per CPU-second, never pass them.
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import grpc
 import uvloop
 
+from sluice.collector import tune_for_steady_state
 from sluice.scheduling import apply_cpu_scheduling
 from sluice.v1.ingest_pb2 import Ack, AckStatus, ReadingBatch
 
@@ -40,8 +41,13 @@ async def _push(raw: bytes, _context: Any) -> Ack:
     return Ack(seq=batch.seq, status=OK, accepted=len(batch.readings))
 
 
-async def serve(listen: str) -> None:
-    """Serve until SIGTERM or SIGINT."""
+Stream = Callable[[AsyncIterator[bytes], Any], AsyncIterator[Ack]]
+Push = Callable[[bytes, Any], Awaitable[Ack]]
+
+
+async def serve(listen: str, stream: Stream = _stream, push: Push = _push) -> None:
+    """Serve ``Ingest`` with ``stream`` and ``push`` on raw request bytes, as Sluice's receiver
+    does, until SIGTERM or SIGINT."""
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
@@ -52,13 +58,14 @@ async def serve(listen: str) -> None:
     handler = grpc.method_handlers_generic_handler(
         SERVICE,
         {
-            "Stream": grpc.stream_stream_rpc_method_handler(_stream, response_serializer=serialize),
-            "Push": grpc.unary_unary_rpc_method_handler(_push, response_serializer=serialize),
+            "Stream": grpc.stream_stream_rpc_method_handler(stream, response_serializer=serialize),
+            "Push": grpc.unary_unary_rpc_method_handler(push, response_serializer=serialize),
         },
     )
     server.add_generic_rpc_handlers((handler,))
     server.add_insecure_port(listen)
     await server.start()
+    tune_for_steady_state()  # as a Sluice worker does once started
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

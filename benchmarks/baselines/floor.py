@@ -1,0 +1,204 @@
+"""The floor: Sluice's own building blocks per batch, wired together with nothing else.
+
+    python -m benchmarks.baselines.floor --listen 127.0.0.1:50081 --bootstrap HOST:PORT
+
+Per batch it pays what Sluice's contract makes any Python server on grpc.aio and
+confluent-kafka pay, and no more:
+
+- the transport ceiling's gRPC stream (grpc.aio on uvloop, raw request bytes), pipelined as
+  Sluice's receiver is: a reader, a writer and up to 32 batches in flight per stream;
+- Sluice's checks (``walk`` and ``ReadingChecker``: the C walk and screen, suspects in Python);
+- Sluice's record contract (``readings_records`` and ``dead_letter_record``: one record per
+  batch with its CloudEvents headers, plus a dead-letter record when a reading failed),
+  produced with Sluice's producer settings (acks=all, idempotence, lz4, linger);
+- the Ack (``ack_for_batch``) once every record is delivered, the delivery reports served
+  by a poller thread and handed to the loop once per poll, as Sluice does.
+
+No byte or reading buckets, no dedup cache, no in-flight budget, no metrics, no stages, no
+circuit breaker, no spool. Sluice's readings per CPU-second can approach the floor's, never
+pass them: what (a) spends above it is Sluice's own per-batch work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from functools import partial
+from typing import Any
+
+import uvloop
+from confluent_kafka import KafkaError, Producer
+
+from benchmarks.baselines.transport_ceiling import serve
+from sluice import reasons
+from sluice.batch import Batch
+from sluice.collector import tune_for_steady_state
+from sluice.errors import Unavailable
+from sluice.kafka.client import producer_settings
+from sluice.kafka.config import KafkaConfig
+from sluice.kafka.records import dead_letter_record, readings_records
+from sluice.ops.tracing import new_traceparent
+from sluice.process._wire import walk
+from sluice.process.checker import ReadingChecker
+from sluice.process.config import ChecksConfig, TransformsConfig
+from sluice.receiver.acks import ack_for_batch, ack_for_error
+from sluice.scheduling import apply_cpu_scheduling
+from sluice.v1.ingest_pb2 import Ack, ReadingBatch
+
+WINDOW = 32
+"""Batches in flight per stream: Sluice's default ``server.inflight_per_stream``."""
+TENANT = "default"
+POLL_S = 0.1
+
+Settled = Callable[[KafkaError | None], None]
+
+
+class Floor:
+    """Checks a batch, produces its records and answers once they are delivered."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self._config = KafkaConfig(bootstrap_servers=bootstrap)
+        self._checker = ReadingChecker(ChecksConfig(), TransformsConfig())
+        self._producer = Producer(producer_settings(self._config, {}))
+        self._reports: list[tuple[Settled, KafkaError | None]] = []
+        self._stop = threading.Event()
+        self._poller = threading.Thread(target=self._poll, daemon=True)
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def start(self) -> None:
+        """Start serving delivery reports to the running loop."""
+        self._loop = asyncio.get_running_loop()
+        self._poller.start()
+
+    def stop(self) -> None:
+        """Stop the poller and flush what is left (blocking)."""
+        self._stop.set()
+        self._poller.join()
+        self._producer.flush(5)
+
+    def admit(self, raw: bytes, traceparent: str, on_ack: Callable[[Ack], None]) -> None:
+        """Check ``raw``, produce its records, and call ``on_ack`` once they are delivered."""
+        parsed = walk(raw) or ReadingBatch.FromString(raw)
+        assert self._loop is not None
+        batch = Batch(
+            tenant=TENANT,
+            raw=raw,
+            parsed=parsed,
+            received_unix_ns=time.time_ns(),
+            received_monotonic=0.0,
+            done=self._loop.create_future(),
+            traceparent=traceparent,
+        )
+        batch.checked(*self._checker.check(parsed, batch.received_unix_ns))
+        config = self._config
+        records = readings_records(batch, config)
+        if batch.faults:
+            records.append(dead_letter_record(batch, config))
+        if not records:
+            on_ack(ack_for_batch(batch))
+            return
+        left = len(records)
+
+        def settled(error: KafkaError | None) -> None:
+            nonlocal left
+            if left == 0:  # already answered: an earlier record failed
+                return
+            if error is not None:
+                left = 0
+                failed = Unavailable(reasons.KAFKA_UNAVAILABLE, error.str(), 1000)
+                on_ack(ack_for_error(batch.seq, failed))
+                return
+            left -= 1
+            if left == 0:
+                on_ack(ack_for_batch(batch))
+
+        for record in records:
+            self._producer.produce(
+                record.topic,
+                record.value,
+                record.key,
+                headers=record.headers,  # type: ignore[arg-type]
+                on_delivery=partial(self._collect, settled),
+            )
+
+    async def stream(self, requests: AsyncIterator[bytes], _context: Any) -> AsyncIterator[Ack]:
+        """``Ingest.Stream``: read up to ``WINDOW`` batches ahead, Acks in completion order."""
+        outbox: asyncio.Queue[Ack | None] = asyncio.Queue()
+        window = asyncio.Semaphore(WINDOW)
+        traceparent = new_traceparent()
+        read = 0
+
+        async def reader() -> None:
+            nonlocal read
+            async for raw in requests:
+                await window.acquire()
+                read += 1
+                self.admit(raw, traceparent, outbox.put_nowait)
+            outbox.put_nowait(None)
+
+        task = asyncio.create_task(reader())
+        written, ended = 0, False
+        try:
+            while not ended or written < read:
+                ack = await outbox.get()
+                if ack is None:
+                    ended = True
+                    continue
+                yield ack
+                written += 1
+                window.release()
+        finally:
+            task.cancel()
+
+    async def push(self, raw: bytes, _context: Any) -> Ack:
+        """``Ingest.Push``: one batch, answered once delivered."""
+        answered: asyncio.Future[Ack] = asyncio.get_running_loop().create_future()
+        self.admit(raw, new_traceparent(), answered.set_result)
+        return await answered
+
+    def _collect(self, settled: Settled, error: KafkaError | None, _message: Any) -> None:
+        self._reports.append((settled, error))
+
+    def _poll(self) -> None:
+        loop = self._loop
+        assert loop is not None
+        while not self._stop.is_set():
+            self._producer.poll(POLL_S)
+            reports, self._reports = self._reports, []
+            if reports:
+                loop.call_soon_threadsafe(_settle, reports)
+
+
+def _settle(reports: list[tuple[Settled, KafkaError | None]]) -> None:
+    for settled, error in reports:
+        settled(error)
+
+
+async def run(listen: str, bootstrap: str) -> None:
+    """Serve until SIGTERM or SIGINT, then flush."""
+    floor = Floor(bootstrap)
+    floor.start()
+    tune_for_steady_state()  # as a Sluice worker does once started
+    try:
+        await serve(listen, floor.stream, floor.push)
+    finally:
+        await asyncio.to_thread(floor.stop)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the floor server."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--listen", default="127.0.0.1:50081")
+    parser.add_argument("--bootstrap", required=True)
+    parser.add_argument("--cpu-scheduling", choices=("batch", "normal"), default="batch")
+    args = parser.parse_args(argv)
+    apply_cpu_scheduling(args.cpu_scheduling)
+    uvloop.run(run(args.listen, args.bootstrap))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,74 @@
+"""The floor baseline (``benchmarks/baselines/floor.py``) against a real broker: it answers
+every batch only once its records are in Kafka, and those records follow Sluice's record
+contract, so that (a)/floor compares Sluice with the same work done and nothing else."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from benchmarks.loadgen import LoadConfig, run_load
+from benchmarks.procs import Launched
+from sluice.broker import TansuBroker
+from sluice.kafka.config import DEFAULT_DLQ_TOPIC, DEFAULT_TOPIC
+from sluice.netutil import free_port
+from sluice.v1.ingest_pb2 import ReadingBatch, RejectedBatch
+from tests.support.brokers import consume_records, headers_of
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
+
+
+@pytest.fixture(scope="module")
+def floor(tansu: TansuBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    target = f"127.0.0.1:{free_port()}"
+    log = Path(tmp_path_factory.mktemp("floor")) / "floor.log"
+    command = [sys.executable, "-m", "benchmarks.baselines.floor", "--listen", target]
+    server = Launched([*command, "--bootstrap", tansu.bootstrap], log, None)
+    try:
+        server.wait_grpc_ready(target)
+        yield target
+    finally:
+        server.stop()
+
+
+def test_every_batch_is_answered_after_its_records_are_in_kafka(
+    floor: str, tansu: TansuBroker
+) -> None:
+    config = LoadConfig(
+        target=floor,
+        workload="plain",
+        batch_size=100,
+        processes=1,
+        streams=2,
+        window=8,
+        duration_s=1.0,
+        warmup_s=0.0,
+    )
+    report = run_load(config)
+    assert report.errors == []
+    assert report.sent_batches > 0
+    assert report.acked_batches == report.sent_batches
+    assert set(report.statuses) <= {"ACK_STATUS_OK", "ACK_STATUS_PARTIAL"}
+
+    # Every batch holds accepted readings, so each has exactly one readings record.
+    records = consume_records(tansu.bootstrap, DEFAULT_TOPIC, min_records=report.sent_batches)
+    assert len(records) == report.sent_batches
+    sample = records[-1]
+    headers = headers_of(sample)
+    assert headers["ce_type"] == "sluice.v1.ReadingBatch"
+    assert headers["ce_id"] == f"{headers['sluice_session']}:{headers['sluice_seq']}:0"
+    assert headers["traceparent"].startswith("00-")
+    assert headers["sluice_parts"] == "1"
+    assert ReadingBatch.FromString(sample.value()).readings
+
+    # The report counts statuses in its measured window only; every PARTIAL among them has
+    # its dead-letter record.
+    partial = report.statuses.get("ACK_STATUS_PARTIAL", 0)
+    assert partial > 0  # 0.5% of plain readings fail: ~40% of 100-reading batches
+    dead = consume_records(tansu.bootstrap, DEFAULT_DLQ_TOPIC, min_records=partial)
+    assert partial <= len(dead) < len(records)
+    assert headers_of(dead[0])["ce_type"] == "sluice.v1.RejectedBatch"
+    assert RejectedBatch.FromString(dead[0].value()).readings
