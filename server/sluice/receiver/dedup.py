@@ -27,7 +27,9 @@ class AckCache:
     """The final Acks of recent batches, and the callers waiting on batches still in flight.
 
     ``get``/``put`` hold at most ``max_entries`` Acks and evict the least recently used; the
-    caller stores only final outcomes (a resend would get the same answer).
+    caller stores only final outcomes (a resend would get the same answer). Acks are held
+    serialized: ~100 bytes each rather than the ~550-900 of a message object, so a full cache
+    of the default 200,000 costs tens of MB, not ~150.
 
     ``begin``/``join``/``settle`` let a resend that arrives while the original still awaits
     delivery wait for the original's Ack instead of producing again. ``settle`` stores a
@@ -41,7 +43,7 @@ class AckCache:
         if max_entries < 0:
             raise ValueError(f"max_entries must be >= 0, got {max_entries}")
         self._max_entries = max_entries
-        self._acks: OrderedDict[AckKey, Ack] = OrderedDict()
+        self._acks: OrderedDict[AckKey, bytes] = OrderedDict()
         self._inflight: dict[AckKey, list[AckCallback]] = {}
 
     def key_for(self, tenant: str, session_id: str, seq: int) -> AckKey | None:
@@ -61,17 +63,18 @@ class AckCache:
 
     def get(self, key: AckKey) -> Ack | None:
         """The remembered Ack of ``key``, marking it recently used; None if not remembered."""
-        ack = self._acks.get(key)
-        if ack is not None:
-            self._acks.move_to_end(key)
-        return ack
+        encoded = self._acks.get(key)
+        if encoded is None:
+            return None
+        self._acks.move_to_end(key)
+        return Ack.FromString(encoded)
 
     def put(self, key: AckKey, ack: Ack) -> None:
         """Remember ``ack`` as the final Ack of ``key``, evicting the least recently used."""
         if not self._max_entries:
             return
         acks = self._acks
-        acks[key] = ack
+        acks[key] = ack.SerializeToString()
         acks.move_to_end(key)
         if len(acks) > self._max_entries:
             acks.popitem(last=False)
