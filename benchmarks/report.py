@@ -28,6 +28,13 @@ RATIOS = (
         "against its own building blocks alone",
     ),
     ("a/c rich", "a_rich", "c_rich", "readings_per_cpu_s", "against the transport ceiling"),
+    (
+        "a/floor rich",
+        "a_rich",
+        "floor_rich",
+        "readings_per_cpu_s",
+        "against its own building blocks alone",
+    ),
     ("a/e plain", "a_plain", "e_plain", "readings_per_cpu_s", "against the naive baseline"),
     ("a/d plain", "a_plain", "d_plain", "readings_per_s", "against the sink ceiling (wall)"),
 )

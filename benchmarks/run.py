@@ -43,6 +43,7 @@ SCENARIOS = (
     Scenario("e_plain", "(e) naive baseline, plain", "naive", load=Load(2, 4, 4)),
     Scenario("a_rich", "(a) end to end, rich, 100-reading batches", "sluice", "rich"),
     Scenario("c_rich", "(c) transport ceiling, rich", "transport", "rich"),
+    Scenario("floor_rich", "floor: Sluice's building blocks alone, rich", "floor", "rich"),
     Scenario("b_plain_1000", "(b) plain, 1,000-reading batches", "sluice", batch_size=1000,
              load=Load(2, 2, 8)),
     Scenario("b_rich_1000", "(b) rich, 1,000-reading batches", "sluice", "rich", 1000,
