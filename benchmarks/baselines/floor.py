@@ -12,7 +12,8 @@ confluent-kafka pay, and no more:
   batch with its CloudEvents headers, plus a dead-letter record when a reading failed),
   produced with Sluice's producer settings (acks=all, idempotence, lz4, linger);
 - the Ack (``ack_for_batch``) once every record is delivered, the delivery reports served
-  by a poller thread and handed to the loop once per poll, as Sluice does.
+  by a poller thread and handed to the loop once per poll, as Sluice does;
+- a worker's garbage-collector settings, applied by ``serve`` once the server has started.
 
 No byte or reading buckets, no dedup cache, no in-flight budget, no metrics, no stages, no
 circuit breaker, no spool. Sluice's readings per CPU-second can approach the floor's, never
@@ -35,7 +36,6 @@ from confluent_kafka import KafkaError, Producer
 from benchmarks.baselines.transport_ceiling import serve
 from sluice import reasons
 from sluice.batch import Batch
-from sluice.collector import tune_for_steady_state
 from sluice.errors import Unavailable
 from sluice.kafka.client import producer_settings
 from sluice.kafka.config import KafkaConfig
@@ -181,7 +181,6 @@ async def run(listen: str, bootstrap: str) -> None:
     """Serve until SIGTERM or SIGINT, then flush."""
     floor = Floor(bootstrap)
     floor.start()
-    tune_for_steady_state()  # as a Sluice worker does once started
     try:
         await serve(listen, floor.stream, floor.push)
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Callable
 
 from sluice import reasons
@@ -76,9 +77,6 @@ class CheckStage:
         faults, accepted, changed, value = self._checker.check(batch.parsed, self._clock())
         batch.checked(faults, accepted, changed, value)
         if faults:
-            per_reason: dict[str, int] = {}
-            for fault in faults:
-                per_reason[fault.reason] = per_reason.get(fault.reason, 0) + 1
-            for reason, count in per_reason.items():
+            for reason, count in Counter(fault.reason for fault in faults).items():
                 self._rejected[reason].inc(count)
         await self._next.consume(batch)
