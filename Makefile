@@ -147,7 +147,7 @@ docs: venv
 dev: install
 	$(VENV_BIN)/sluice dev $(DEV_ARGS)
 
-# Not part of `make test`: it takes the whole machine for ~5 minutes.
+# Not part of `make test`: it takes the whole machine for ~15 minutes (3 rounds).
 bench: install
 	$(VENV_BIN)/python -m benchmarks.run $(BENCH_ARGS)
 

@@ -1,10 +1,16 @@
 """The results of a run as JSON-ready data and as Markdown tables: scenarios, same-run
-ratios, targets, transform costs and the machine."""
+ratios, targets, transform costs and the machine.
+
+A run may repeat its scenarios in rounds. Each scenario is then reported by its median
+round (by readings per CPU-second, whole, so that its figures stay consistent with each
+other) and each ratio by the median of its per-round values, both with their range.
+"""
 
 from __future__ import annotations
 
 import os
 import platform
+import statistics
 import subprocess
 from importlib import metadata
 from pathlib import Path
@@ -59,6 +65,38 @@ def ratios(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
             value = results[top][key] / results[bottom][key]
             out[name] = {"ratio": round(value, 3), "of": key, "meaning": meaning}
     return out
+
+
+def combine(
+    rounds: list[dict[str, dict[str, Any]]],
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """The scenarios and ratios of several rounds: each scenario's median round, and the
+    median of each ratio's per-round values, with ``range`` (lowest, highest) over rounds."""
+    names = list(dict.fromkeys(name for results in rounds for name in results))
+    scenarios: dict[str, dict[str, Any]] = {}
+    for name in names:
+        rows = sorted(
+            (results[name] for results in rounds if name in results),
+            key=lambda row: row["readings_per_cpu_s"] or 0.0,
+        )
+        median = dict(rows[(len(rows) - 1) // 2])
+        median["rounds"] = len(rows)
+        figures = [row["readings_per_cpu_s"] for row in rows]
+        median["range"] = {"readings_per_cpu_s": [figures[0], figures[-1]]}
+        scenarios[name] = median
+    per_round = [ratios(results) for results in rounds]
+    combined: dict[str, dict[str, Any]] = {}
+    for name, *_ in RATIOS:
+        values = [each[name]["ratio"] for each in per_round if name in each]
+        if values:
+            first = next(each[name] for each in per_round if name in each)
+            combined[name] = {
+                **first,
+                "ratio": round(statistics.median(values), 3),
+                "range": [min(values), max(values)],
+                "rounds": len(values),
+            }
+    return scenarios, combined
 
 
 def targets(results: dict[str, dict[str, Any]], ratio: dict[str, Any]) -> list[dict[str, Any]]:
@@ -139,11 +177,19 @@ def _number(value: Any, digits: int = 0) -> str:
     return str(value)
 
 
+def _range(result: dict[str, Any]) -> str:
+    if result.get("rounds", 1) <= 1:
+        return ""
+    low, high = result["range"]["readings_per_cpu_s"]
+    return f" ({_number(low)}–{_number(high)})"
+
+
 def markdown(data: dict[str, Any]) -> str:
     """The run as Markdown: the scenario table, ratios, targets, transforms and the machine."""
     lines = [
         "| scenario | readings/s | batches/s | server CPU use | server CPU-s per 1M readings "
-        "| readings per CPU-s | Ack p50 / p99 / p99.9 (ms) | peak RSS (MB) |",
+        "| readings per CPU-s (range over rounds) | Ack p50 / p99 / p99.9 (ms) "
+        "| peak RSS (MB) |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     duration = data.get("duration_s") or 0.0
@@ -159,12 +205,17 @@ def markdown(data: dict[str, Any]) -> str:
             f"| {result['title']} | {_number(result['readings_per_s'])} "
             f"| {_number(result['batches_per_s'])} | {use} "
             f"| {_number(result['cpu_s_per_million'], 2)} "
-            f"| {_number(result['readings_per_cpu_s'])} | {latency_text} "
+            f"| {_number(result['readings_per_cpu_s'])}{_range(result)} | {latency_text} "
             f"| {_number(result['peak_rss_mb'], 1)} |"
         )
-    lines += ["", "| ratio (same run) | value | of |", "|---|---:|---|"]
+    lines += ["", "| ratio (same round; median over rounds) | value | of |", "|---|---:|---|"]
     for name, ratio in data["ratios"].items():
-        lines.append(f"| {name}, {ratio['meaning']} | {ratio['ratio']:.2f} | {ratio['of']} |")
+        spread = ""
+        if ratio.get("rounds", 1) > 1:
+            spread = " ({:.2f}–{:.2f})".format(*ratio["range"])
+        lines.append(
+            f"| {name}, {ratio['meaning']} | {ratio['ratio']:.2f}{spread} | {ratio['of']} |"
+        )
     lines += ["", "| target | figure | measured | holds |", "|---|---|---:|---|"]
     for target in data["targets"]:
         holds = {True: "yes", False: "**no**", None: "not run"}[target["holds"]]

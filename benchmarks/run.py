@@ -1,8 +1,10 @@
 """``make bench``: every scenario against real processes on loopback, one after another.
 
-    python -m benchmarks.run [--only a_plain,c_plain] [--duration 10] [--no-readme]
+    python -m benchmarks.run [--only a_plain,c_plain] [--rounds 3] [--duration 10] [--no-readme]
 
-Writes ``benchmarks/results/<date>.json`` and ``<date>.md``, and puts the table into
+Every chosen scenario runs once per round, rounds one after another, so that each ratio is
+taken within a round (minutes apart) and the rounds show how much the machine's noise moves
+it. Writes ``benchmarks/results/<date>.json`` and ``<date>.md``, and puts the table into
 ``benchmarks/README.md`` between its results markers. The server under test is pinned to
 CPU 0, the load generator and the broker to CPU 1 (except the multi-worker pair, which
 shares both CPUs). Performance is reported here, never asserted in a test.
@@ -65,28 +67,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the scenarios (all, or ``--only``) and write the results."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", default="", help="comma-separated scenario names")
+    parser.add_argument("--rounds", type=int, default=3, help="times each scenario runs")
     parser.add_argument("--duration", type=float, default=10.0, help="measured seconds each")
     parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds each")
     parser.add_argument("--no-transforms", action="store_true")
     parser.add_argument("--no-readme", action="store_true", help="leave README.md alone")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     if (os.cpu_count() or 1) < 2:
         print("make bench needs two CPUs: one for the server, one for the load", file=sys.stderr)
         return 2
     wanted = {name for name in args.only.split(",") if name}
     chosen = [scenario for scenario in SCENARIOS if not wanted or scenario.name in wanted]
     started = time.time()
+    rounds = []
     with tempfile.TemporaryDirectory(prefix="sluice-bench-") as scratch:
-        bench = Bench(Path(scratch), duration_s=args.duration, warmup_s=args.warmup)
-        for scenario in chosen:
-            if scenario.rate_of and scenario.rate_of not in bench.results:
-                bench.run(next(s for s in SCENARIOS if s.name == scenario.rate_of))
-            print(f"running {scenario.name}: {scenario.title}", flush=True)
-            result = bench.run(scenario)
-            print(f"  {json.dumps(result)}", flush=True)
-        results = bench.results
-    ratio = report.ratios(results)
+        for number in range(1, args.rounds + 1):
+            workdir = Path(scratch) / f"round-{number}"
+            workdir.mkdir()
+            bench = Bench(workdir, duration_s=args.duration, warmup_s=args.warmup)
+            for scenario in chosen:
+                if scenario.rate_of and scenario.rate_of not in bench.results:
+                    bench.run(next(s for s in SCENARIOS if s.name == scenario.rate_of))
+                print(f"round {number}, {scenario.name}: {scenario.title}", flush=True)
+                result = bench.run(scenario)
+                print(f"  {json.dumps(result)}", flush=True)
+            rounds.append(bench.results)
+    results, ratio = report.combine(rounds)
     data = {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "duration_s": args.duration,
@@ -95,6 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "scenarios": results,
         "ratios": ratio,
         "targets": report.targets(results, ratio),
+        "rounds": rounds,
         "transforms": None if args.no_transforms else transforms.measure(),
     }
     args.out.mkdir(parents=True, exist_ok=True)

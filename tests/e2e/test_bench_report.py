@@ -70,3 +70,44 @@ def test_the_table_has_a_row_per_scenario_ratio_and_target() -> None:
     assert "| (a) rich, readings per server CPU-second | >= 700000 | – | not run |" in table
     assert "| unit conversion | 750 |" in table
     assert "Machine: " in table
+
+
+def test_rounds_report_each_scenarios_median_round_whole_and_the_median_ratio() -> None:
+    rounds = [
+        {"a_plain": scenario(300_000, 600_000), "c_plain": scenario(800_000, 1_000_000)},
+        {"a_plain": scenario(250_000, 500_000, peak_rss_mb=99.0),
+         "c_plain": scenario(700_000, 1_250_000)},
+        {"a_plain": scenario(350_000, 700_000), "c_plain": scenario(900_000, 875_000)},
+    ]  # fmt: skip
+    results, ratios = report.combine(rounds)
+
+    median = results["a_plain"]
+    assert (median["readings_per_cpu_s"], median["readings_per_s"]) == (600_000, 300_000)
+    assert median["range"]["readings_per_cpu_s"] == [500_000, 700_000]
+    assert median["rounds"] == 3
+    # Per round: 0.6, 0.4 and 0.8.
+    assert ratios["a/c plain"]["ratio"] == 0.6
+    assert ratios["a/c plain"]["range"] == [0.4, 0.8]
+
+    data = {
+        "scenarios": results,
+        "ratios": ratios,
+        "targets": report.targets(results, ratios),
+        "machine": report.machine(),
+    }
+    table = report.markdown(data)
+    assert "| 600,000 (500,000–700,000) |" in table
+    assert "| a/c plain, against the transport ceiling | 0.60 (0.40–0.80) |" in table
+
+
+def test_a_ratio_is_the_median_of_its_rounds_not_of_the_medians() -> None:
+    rounds = [
+        {"a_plain": scenario(1, 100_000), "c_plain": scenario(1, 300_000)},
+        {"a_plain": scenario(1, 200_000), "c_plain": scenario(1, 100_000)},
+        {"a_plain": scenario(1, 300_000), "c_plain": scenario(1, 200_000)},
+    ]
+    results, ratios = report.combine(rounds)
+    # The scenarios' medians divide to 1.0; the rounds' own ratios are 0.33, 2.0 and 1.5.
+    assert results["a_plain"]["readings_per_cpu_s"] == results["c_plain"]["readings_per_cpu_s"]
+    assert ratios["a/c plain"]["ratio"] == 1.5
+    assert ratios["a/c plain"]["range"] == [0.333, 2.0]
