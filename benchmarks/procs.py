@@ -1,7 +1,8 @@
 """Processes under measurement: started pinned, measured as a tree, stopped by group.
 
 CPU time is counted for the whole process tree (a supervisor and its workers), every thread
-included: the Python threads, grpc's and librdkafka's native ones.
+included: the Python threads, grpc's and librdkafka's native ones. It is also split by the
+kind of thread that spent it (``thread_kind``), which is the first cut of a profile.
 """
 
 from __future__ import annotations
@@ -26,6 +27,39 @@ def pinned(command: Sequence[str], cpus: Sequence[int] | None) -> list[str]:
     if not cpus:
         return list(command)
     return ["taskset", "-c", ",".join(map(str, cpus)), *command]
+
+
+THREAD_KINDS = ("main", "python", "grpc", "librdkafka", "other")
+"""The kinds of thread ``thread_kind`` tells apart, in the order tables show them."""
+
+
+def thread_kind(name: str, main_name: str, is_main: bool) -> str:
+    """What a thread of a Python server is, from its OS name (``comm``).
+
+    - ``main``: a process's main thread (a Sluice worker's event loop);
+    - ``python``: its other Python threads, which keep the process's name (the Kafka
+      delivery poller, grpc.aio's completion-queue poller, executor threads);
+    - ``grpc``: grpc's native threads (its event engine does the socket and HTTP/2 work);
+    - ``librdkafka``: librdkafka's threads (``rdk:``; the broker threads compress and send);
+    - ``other``: anything else.
+    """
+    if is_main:
+        return "main"
+    if name.startswith("rdk:"):
+        return "librdkafka"
+    if name.startswith(("event_engine", "grpc")):
+        return "grpc"
+    if name == main_name:
+        return "python"
+    return "other"
+
+
+def _comm(pid: int, tid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/task/{tid}/comm", encoding="utf-8", errors="replace") as comm:
+            return comm.read().strip()
+    except OSError:
+        return ""
 
 
 def peak_rss_bytes(pid: int) -> int:
@@ -80,6 +114,19 @@ class Launched:
                 times = process.cpu_times()
                 total += times.user + times.system
         return total
+
+    def cpu_seconds_by_thread_kind(self) -> dict[str, float]:
+        """User plus system CPU seconds used so far by the tree's live threads, by
+        ``thread_kind`` (threads that have ended are not counted)."""
+        totals = dict.fromkeys(THREAD_KINDS, 0.0)
+        for process in self.tree():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                pid = process.pid
+                main_name = _comm(pid, pid)
+                for thread in process.threads():
+                    kind = thread_kind(_comm(pid, thread.id), main_name, thread.id == pid)
+                    totals[kind] += thread.user_time + thread.system_time
+        return totals
 
     def peak_rss(self) -> tuple[int, int]:
         """(largest peak RSS of one process of the tree, sum of the peaks), in bytes."""

@@ -177,6 +177,33 @@ def _number(value: Any, digits: int = 0) -> str:
     return str(value)
 
 
+THREAD_COLUMNS = (
+    ("main", "main thread"),
+    ("python", "other Python threads"),
+    ("grpc", "grpc's threads"),
+    ("librdkafka", "librdkafka's threads"),
+    ("other", "other"),
+)
+
+
+def _thread_table(scenarios: dict[str, dict[str, Any]]) -> list[str]:
+    """Server CPU-seconds per million readings by kind of thread, for the served scenarios."""
+    rows = [result for result in scenarios.values() if "cpu_s_per_million_by_thread" in result]
+    if not rows:
+        return []
+    header = " | ".join(title for _, title in THREAD_COLUMNS)
+    lines = [
+        "",
+        f"| server CPU-s per 1M readings, by thread | {header} | whole tree |",
+        "|---|" + "---:|" * (len(THREAD_COLUMNS) + 1),
+    ]
+    for result in rows:
+        split = result["cpu_s_per_million_by_thread"]
+        cells = " | ".join(_number(split.get(kind), 2) for kind, _ in THREAD_COLUMNS)
+        lines.append(f"| {result['title']} | {cells} | {_number(result['cpu_s_per_million'], 2)} |")
+    return lines
+
+
 def _range(result: dict[str, Any]) -> str:
     if result.get("rounds", 1) <= 1:
         return ""
@@ -208,6 +235,7 @@ def markdown(data: dict[str, Any]) -> str:
             f"| {_number(result['readings_per_cpu_s'])}{_range(result)} | {latency_text} "
             f"| {_number(result['peak_rss_mb'], 1)} |"
         )
+    lines += _thread_table(data["scenarios"])
     lines += ["", "| ratio (same round; median over rounds) | value | of |", "|---|---:|---|"]
     for name, ratio in data["ratios"].items():
         spread = ""

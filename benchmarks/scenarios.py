@@ -168,8 +168,10 @@ class Bench:
             try:
                 time.sleep(max(0.0, start_at - time.time()))
                 cpu_start = server.cpu_seconds()
+                threads_start = server.cpu_seconds_by_thread_kind()
                 time.sleep(max(0.0, start_at + self.duration_s - time.time()))
                 cpu = server.cpu_seconds() - cpu_start
+                threads_end = server.cpu_seconds_by_thread_kind()
                 load.wait(self.duration_s + 120)
             finally:
                 if load.poll() is None:
@@ -179,7 +181,8 @@ class Bench:
             peak, peak_total = server.peak_rss()
         finally:
             server.stop()
-        return _summary(report, cpu, peak, peak_total, rate)
+        threads = {kind: threads_end[kind] - threads_start[kind] for kind in threads_end}
+        return _summary(report, cpu, threads, peak, peak_total, rate)
 
     def _rate(self, scenario: Scenario) -> float | None:
         if scenario.rate_of is None:
@@ -229,13 +232,23 @@ def _per_cpu(readings: float, cpu_s: float) -> dict[str, float]:
 
 
 def _summary(
-    report: dict[str, Any], cpu: float, peak: int, peak_total: int, rate: float | None
+    report: dict[str, Any],
+    cpu: float,
+    threads: dict[str, float],
+    peak: int,
+    peak_total: int,
+    rate: float | None,
 ) -> dict[str, Any]:
+    readings = report["readings"]
     return {
         "readings_per_s": report["readings_per_s"],
         "batches_per_s": report["batches_per_s"],
         "cpu_s": round(cpu, 3),
-        **_per_cpu(report["readings"], cpu),
+        **_per_cpu(readings, cpu),
+        "cpu_s_per_million_by_thread": {
+            kind: round(seconds / readings * 1e6, 3) if readings else 0.0
+            for kind, seconds in threads.items()
+        },
         "latency_ms": report["latency_ms"],
         "peak_rss_mb": round(peak / 2**20, 1),
         "peak_rss_total_mb": round(peak_total / 2**20, 1),

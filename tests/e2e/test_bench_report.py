@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from benchmarks import report
+from benchmarks.procs import thread_kind
 
 pytestmark = pytest.mark.e2e
 
@@ -111,3 +112,36 @@ def test_a_ratio_is_the_median_of_its_rounds_not_of_the_medians() -> None:
     assert results["a_plain"]["readings_per_cpu_s"] == results["c_plain"]["readings_per_cpu_s"]
     assert ratios["a/c plain"]["ratio"] == 1.5
     assert ratios["a/c plain"]["range"] == [0.333, 2.0]
+
+
+def test_the_cpu_split_by_thread_gets_a_row_per_served_scenario() -> None:
+    split = {"main": 0.7, "python": 0.05, "grpc": 0.12, "librdkafka": 0.15, "other": 0.0}
+    results = {
+        "a_plain": scenario(300_000, 1_000_000, cpu_s_per_million_by_thread=split),
+        "d_plain": scenario(1_200_000, 3_000_000),  # the sink ceiling is not a server
+    }
+    data = {
+        "scenarios": results,
+        "ratios": {},
+        "targets": report.targets(results, {}),
+        "machine": report.machine(),
+    }
+    table = report.markdown(data)
+    assert "| a scenario | 0.70 | 0.05 | 0.12 | 0.15 | 0.00 | 1.00 |" in table
+    assert table.count("| a scenario | ") == 3  # two rows of the main table, one split row
+
+
+@pytest.mark.parametrize(
+    ("name", "is_main", "kind"),
+    [
+        ("python", True, "main"),
+        ("python", False, "python"),
+        ("event_engine", False, "grpc"),
+        ("grpc_global_tim", False, "grpc"),
+        ("rdk:broker1", False, "librdkafka"),
+        ("rdk:main", False, "librdkafka"),
+        ("lifeguard", False, "other"),
+    ],
+)
+def test_threads_are_told_apart_by_their_os_name(name: str, is_main: bool, kind: str) -> None:
+    assert thread_kind(name, "python", is_main) == kind
