@@ -9,7 +9,8 @@
 #   make pytest        the test suite only (PYTEST_ARGS=... to narrow it)
 #   make test          install + lint + proto-check + pytest: what .ci/run runs
 #   make dev           sluice dev: local broker, server and simulated fleet (DEV_ARGS=...)
-#   make bench         the benchmark suite (~5 min; BENCH_ARGS=--only a_plain,c_plain ...);
+#   make native-transport  build/native_transport, the benchmark's grpc C++ baseline
+#   make bench         the benchmark suite (~15 min; BENCH_ARGS=--only a_plain,c_plain ...);
 #                      writes benchmarks/results/<date>.json and the table in benchmarks/README.md
 #   make lock          requirements.lock (hash-pinned runtime dependencies, for the Dockerfile)
 #   make docs          regenerate the README's configuration reference
@@ -29,9 +30,11 @@ TOOLS := tools
 BUF := $(TOOLS)/node_modules/.bin/buf
 
 # Debian packages the build or the tests need (gcc builds the C extension; the sanitizer
-# runtimes check it); installed with apt-get when missing and
-# running as root. Checked with dpkg -s, so an already provisioned machine costs nothing.
-APT_PACKAGES := procps prometheus postgresql gcc libc6-dev libasan8 libubsan1
+# runtimes check it; g++ and grpc's C++ library build the benchmark's native transport);
+# installed with apt-get when missing and running as root. Checked with dpkg -s, so an
+# already provisioned machine costs nothing.
+APT_PACKAGES := procps prometheus postgresql gcc libc6-dev libasan8 libubsan1 \
+                g++ pkg-config libgrpc++-dev
 
 PROTO_SRC := protos/sluice/v1/ingest.proto
 PROTO_BASELINE := protos/baseline/sluice-v1.binpb
@@ -48,13 +51,15 @@ PYTEST_ARGS ?=
 DEV_ARGS ?=
 BENCH_ARGS ?=
 
+NATIVE_TRANSPORT := build/native_transport
+
 VENV_STAMP := $(VENV)/.stamp-install
 TOOLS_STAMP := $(TOOLS)/node_modules/.stamp-install
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: install venv tools apt-deps kubectl-check lint proto proto-check proto-baseline pytest \
-        test dev bench lock \
+        test dev bench native-transport lock \
         docs clean distclean
 
 install: apt-deps venv tools kubectl-check
@@ -127,7 +132,14 @@ lock: venv
 	$(VENV_BIN)/uv pip compile pyproject.toml --generate-hashes --python-version 3.11 \
 	  --python-platform linux --quiet -o requirements.lock
 
-pytest: install
+# The benchmark's native transport baseline (grpc's C++ callback API; see benchmarks/).
+native-transport: $(NATIVE_TRANSPORT)
+
+$(NATIVE_TRANSPORT): benchmarks/baselines/native_transport.cc | apt-deps
+	mkdir -p $(@D)
+	g++ -O2 -std=c++17 -Wall -Wextra -o $@ $< $$(pkg-config --cflags --libs grpc++)
+
+pytest: install $(NATIVE_TRANSPORT)
 	timeout --signal=INT --kill-after=60 $(PYTEST_WALL_TIMEOUT_S) $(VENV_BIN)/pytest \
 	  --continue-on-collection-errors $(PYTEST_ARGS)
 
@@ -148,7 +160,7 @@ dev: install
 	$(VENV_BIN)/sluice dev $(DEV_ARGS)
 
 # Not part of `make test`: it takes the whole machine for ~15 minutes (3 rounds).
-bench: install
+bench: install $(NATIVE_TRANSPORT)
 	$(VENV_BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 clean:

@@ -33,13 +33,18 @@ THREAD_KINDS = ("main", "python", "grpc", "librdkafka", "other")
 """The kinds of thread ``thread_kind`` tells apart, in the order tables show them."""
 
 
+GRPC_THREADS = ("event_engine", "grpc", "nexting_thread", "default-executo", "timer_manager")
+
+
 def thread_kind(name: str, main_name: str, is_main: bool) -> str:
     """What a thread of a Python server is, from its OS name (``comm``).
 
     - ``main``: a process's main thread (a Sluice worker's event loop);
     - ``python``: its other Python threads, which keep the process's name (the Kafka
       delivery poller, grpc.aio's completion-queue poller, executor threads);
-    - ``grpc``: grpc's native threads (its event engine does the socket and HTTP/2 work);
+    - ``grpc``: grpc's native threads (its event engine does the socket and HTTP/2 work;
+      the C++ callback API's threads are ``nexting_thread``, ``default-executo(r)`` and
+      ``timer_manager``);
     - ``librdkafka``: librdkafka's threads (``rdk:``; the broker threads compress and send);
     - ``other``: anything else.
     """
@@ -47,7 +52,7 @@ def thread_kind(name: str, main_name: str, is_main: bool) -> str:
         return "main"
     if name.startswith("rdk:"):
         return "librdkafka"
-    if name.startswith(("event_engine", "grpc")):
+    if name.startswith(GRPC_THREADS):
         return "grpc"
     if name == main_name:
         return "python"

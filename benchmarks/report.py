@@ -33,6 +33,13 @@ RATIOS = (
         "readings_per_cpu_s",
         "against its own building blocks alone",
     ),
+    (
+        "native/c plain",
+        "n_plain",
+        "c_plain",
+        "readings_per_cpu_s",
+        "grpc's C++ core alone against grpc.aio with its parse",
+    ),
     ("a/c rich", "a_rich", "c_rich", "readings_per_cpu_s", "against the transport ceiling"),
     (
         "a/floor rich",

@@ -40,6 +40,7 @@ SCENARIOS = (
         rate_of="a_plain",
         rate_share=1.0,
     ),
+    Scenario("n_plain", "native transport: grpc C++ answering unparsed, plain", "native"),
     Scenario("floor_plain", "floor: Sluice's building blocks alone, plain", "floor"),
     Scenario("d_plain", "(d) sink ceiling, plain", "sink"),
     Scenario("e_plain", "(e) naive baseline, plain", "naive", load=Load(2, 4, 4)),

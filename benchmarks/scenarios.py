@@ -24,6 +24,8 @@ from sluice.kafka.config import DEFAULT_DLQ_TOPIC, DEFAULT_TOPIC
 from sluice.netutil import free_port
 
 PYTHON = sys.executable
+NATIVE_TRANSPORT = Path(__file__).resolve().parent.parent / "build" / "native_transport"
+"""Built by ``make native-transport`` (which ``make bench`` runs)."""
 START_DELAY_S = 4.0
 """Time the load generator gets to start its processes and connect before its warm-up."""
 
@@ -44,7 +46,8 @@ class Scenario:
     name: str
     title: str
     server: str
-    """``sluice``, ``transport`` (the transport ceiling), ``floor``, ``naive`` or ``sink``."""
+    """``sluice``, ``transport`` (the transport ceiling), ``native`` (the native transport),
+    ``floor``, ``naive`` or ``sink``."""
     workload: str = "plain"
     batch_size: int = 100
     workers: int = 1
@@ -96,6 +99,10 @@ class Bench:
         if scenario.server == "transport":
             module = "benchmarks.baselines.transport_ceiling"
             return [PYTHON, "-m", module, "--listen", listen]
+        if scenario.server == "native":
+            if not NATIVE_TRANSPORT.exists():
+                raise RuntimeError(f"{NATIVE_TRANSPORT} is missing: run make native-transport")
+            return [str(NATIVE_TRANSPORT), "--listen", listen]
         if scenario.server == "floor":
             module = "benchmarks.baselines.floor"
             return [PYTHON, "-m", module, "--listen", listen, "--bootstrap", self.bootstrap]

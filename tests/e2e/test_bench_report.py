@@ -138,6 +138,8 @@ def test_the_cpu_split_by_thread_gets_a_row_per_served_scenario() -> None:
         ("python", False, "python"),
         ("event_engine", False, "grpc"),
         ("grpc_global_tim", False, "grpc"),
+        ("nexting_thread", False, "grpc"),  # grpc C++'s callback API
+        ("default-executo", False, "grpc"),
         ("rdk:broker1", False, "librdkafka"),
         ("rdk:main", False, "librdkafka"),
         ("lifeguard", False, "other"),
