@@ -30,11 +30,11 @@ TOOLS := tools
 BUF := $(TOOLS)/node_modules/.bin/buf
 
 # Debian packages the build or the tests need (gcc builds the C extension; the sanitizer
-# runtimes check it; g++ and grpc's C++ library build the benchmark's native transport);
-# installed with apt-get when missing and running as root. Checked with dpkg -s, so an
-# already provisioned machine costs nothing.
-APT_PACKAGES := procps prometheus postgresql gcc libc6-dev libasan8 libubsan1 \
-                g++ pkg-config libgrpc++-dev
+# runtimes check it); installed with apt-get when missing and running as root. Checked with
+# dpkg -s, so an already provisioned machine costs nothing. The benchmark's native transport
+# needs its own (g++ and grpc's C++ library), installed only where it is built.
+APT_PACKAGES := procps prometheus postgresql gcc libc6-dev libasan8 libubsan1
+NATIVE_APT_PACKAGES := g++ pkg-config libgrpc++-dev
 
 PROTO_SRC := protos/sluice/v1/ingest.proto
 PROTO_BASELINE := protos/baseline/sluice-v1.binpb
@@ -73,9 +73,10 @@ venv: $(VENV_STAMP)
 
 tools: $(TOOLS_STAMP)
 
-apt-deps:
+# $(call apt_install,PACKAGES): install the Debian packages of PACKAGES that are missing.
+define apt_install
 	@missing=""; \
-	for pkg in $(APT_PACKAGES); do \
+	for pkg in $(1); do \
 	  dpkg -s "$$pkg" >/dev/null 2>&1 || missing="$$missing $$pkg"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -87,6 +88,10 @@ apt-deps:
 	  apt-get update; \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
 	fi
+endef
+
+apt-deps:
+	$(call apt_install,$(APT_PACKAGES))
 
 $(VENV_BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -135,7 +140,8 @@ lock: venv
 # The benchmark's native transport baseline (grpc's C++ callback API; see benchmarks/).
 native-transport: $(NATIVE_TRANSPORT)
 
-$(NATIVE_TRANSPORT): benchmarks/baselines/native_transport.cc | apt-deps
+$(NATIVE_TRANSPORT): benchmarks/baselines/native_transport.cc
+	$(call apt_install,$(NATIVE_APT_PACKAGES))
 	mkdir -p $(@D)
 	g++ -O2 -std=c++17 -Wall -Wextra -o $@ $< $$(pkg-config --cflags --libs grpc++)
 
