@@ -93,13 +93,13 @@ def combine(
         scenarios[name] = median
     per_round = [ratios(results) for results in rounds]
     combined: dict[str, dict[str, Any]] = {}
-    for name, *_ in RATIOS:
+    for name, _, _, key, meaning in RATIOS:
         values = [each[name]["ratio"] for each in per_round if name in each]
         if values:
-            first = next(each[name] for each in per_round if name in each)
             combined[name] = {
-                **first,
                 "ratio": round(statistics.median(values), 3),
+                "of": key,
+                "meaning": meaning,
                 "range": [min(values), max(values)],
                 "rounds": len(values),
             }
