@@ -10,7 +10,7 @@
 #   make test          install + lint + proto-check + pytest: what .ci/run runs
 #   make dev           sluice dev: local broker, server and simulated fleet (DEV_ARGS=...)
 #   make native-transport  build/native_transport, the benchmark's grpc C++ baseline
-#   make bench         the benchmark suite (~15 min; BENCH_ARGS=--only a_plain,c_plain ...);
+#   make bench         the benchmark suite (~16 min; BENCH_ARGS=--only a_plain,c_plain ...);
 #                      writes benchmarks/results/<date>.json and the table in benchmarks/README.md
 #   make lock          requirements.lock (hash-pinned runtime dependencies, for the Dockerfile)
 #   make docs          regenerate the README's configuration reference
@@ -165,7 +165,7 @@ docs: venv
 dev: install
 	$(VENV_BIN)/sluice dev $(DEV_ARGS)
 
-# Not part of `make test`: it takes the whole machine for ~15 minutes (3 rounds).
+# Not part of `make test`: it takes the whole machine for ~16 minutes (3 rounds).
 bench: install $(NATIVE_TRANSPORT)
 	$(VENV_BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
