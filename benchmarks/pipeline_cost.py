@@ -1,0 +1,173 @@
+"""What one batch costs Sluice's pipeline and the floor, in-process: no gRPC, a real broker.
+
+    python -m benchmarks.pipeline_cost [--workload plain] [--batches 10000] [--rounds 3]
+
+Both paths take the same 100-reading batches, up to 128 in flight, and answer each once its
+records are delivered to a Tansu broker that the tool starts:
+
+- ``sluice``: ``Admission.submit``, wired as a worker wires it: the byte bucket, the walk,
+  the dedup cache, the in-flight budget, the four stages, the producer, the Ack;
+- ``floor``: the floor baseline's ``Floor.admit`` (``baselines/floor.py``): the walk and
+  checks, the records, ``produce()``, the Ack after delivery.
+
+A batch's cost is the process's CPU time (every thread, librdkafka's too) per batch, taken
+over the whole run of each path; encoding the batches (~1 µs each) is in both. The paths
+alternate within each round. On two CPUs the tool runs on CPU 0 and the broker on CPU 1.
+Without gRPC in the way, paths and rounds agree to a few per cent, where whole-server runs
+differ by ~10%: this is the tool to measure a change to the per-batch path with. Nothing here
+asserts a figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import uvloop
+from prometheus_client import CollectorRegistry
+
+from benchmarks.baselines.floor import Floor
+from benchmarks.workloads import WORKLOADS, BatchFactory, BatchHeader
+from sluice.broker import TansuBroker, create_topics
+from sluice.collector import tune_for_steady_state
+from sluice.config import load_settings
+from sluice.kafka.config import DEFAULT_DLQ_TOPIC, DEFAULT_TOPIC
+from sluice.ops.metrics import Metrics
+from sluice.ops.tracing import new_traceparent
+from sluice.pipeline import Pipeline
+from sluice.receiver.acks import STATUS_NAMES
+from sluice.receiver.admission import Admission
+from sluice.receiver.budget import InflightBudget
+from sluice.receiver.dedup import AckCache
+from sluice.scheduling import apply_cpu_scheduling
+from sluice.v1.ingest_pb2 import Ack
+
+WINDOW = 128
+BATCH_SIZE = 100
+BODIES = 64
+TENANT = "default"
+ANSWERED = frozenset({"OK", "PARTIAL", "REJECTED"})
+"""Statuses that mean the batch went the whole way; any other makes the run fail."""
+
+OnAck = Callable[[Ack], None]
+Submit = Callable[[bytes, OnAck], Awaitable[None]]
+
+
+async def _drive(submit: Submit, header: BatchHeader, bodies: list[bytes], count: int) -> float:
+    """CPU seconds per batch for ``count`` batches through ``submit``, ``WINDOW`` in flight."""
+    loop = asyncio.get_running_loop()
+    window = asyncio.Semaphore(WINDOW)
+    finished: asyncio.Future[None] = loop.create_future()
+    statuses: dict[str, int] = {}
+    left = count
+
+    def on_ack(ack: Ack) -> None:
+        nonlocal left
+        status = STATUS_NAMES.get(ack.status, str(ack.status))
+        statuses[status] = statuses.get(status, 0) + 1
+        window.release()
+        left -= 1
+        if left == 0:
+            finished.set_result(None)
+
+    start = time.process_time()
+    for seq in range(1, count + 1):
+        await window.acquire()
+        await submit(header.encode(seq, bodies[seq % len(bodies)]), on_ack)
+    await finished
+    cost = (time.process_time() - start) / count
+    if not set(statuses) <= ANSWERED:
+        raise RuntimeError(f"batches not answered in full: {statuses}")
+    return cost
+
+
+async def _measure(bootstrap: str, workload: str, batches: int, rounds: int) -> dict[str, Any]:
+    settings = load_settings(None, {"SLUICE__KAFKA__BOOTSTRAP_SERVERS": bootstrap})
+    metrics = Metrics(CollectorRegistry())
+    pipeline = Pipeline(settings, metrics)
+    await pipeline.start()
+    server = settings.server
+    budget = InflightBudget(server.queue_max_bytes, server.queue_max_readings, metrics)
+    admission = Admission(
+        pipeline.head, pipeline.limiter, budget, AckCache(server.dedup_entries), server, metrics
+    )
+    floor = Floor(bootstrap)
+    floor.start()
+    traceparent = new_traceparent()
+
+    async def sluice(raw: bytes, on_ack: OnAck) -> None:
+        await admission.submit(TENANT, raw, on_ack, traceparent)
+
+    async def floor_path(raw: bytes, on_ack: OnAck) -> None:
+        floor.admit(raw, traceparent, on_ack)
+
+    paths: dict[str, Submit] = {"sluice": sluice, "floor": floor_path}
+    bodies = BatchFactory(WORKLOADS[workload]).bodies(BODIES, BATCH_SIZE)
+    costs: dict[str, list[float]] = {name: [] for name in paths}
+    try:
+        for name, submit in paths.items():  # warm-up: caches, connections, the dedup cache
+            await _drive(submit, BatchHeader("warm-up", name), bodies, max(batches // 5, 1))
+        tune_for_steady_state()  # as a worker does once started
+        for number in range(rounds):
+            for name, submit in paths.items():
+                header = BatchHeader("pipeline-cost", f"{name}-{number}")
+                costs[name].append(await _drive(submit, header, bodies, batches))
+    finally:
+        await asyncio.to_thread(floor.stop)
+        await pipeline.shutdown()
+    per_round = [s / f for s, f in zip(costs["sluice"], costs["floor"], strict=True)]
+    return {
+        "workload": workload,
+        "batches_per_round": batches,
+        "us_per_batch": {
+            name: {
+                "median": round(statistics.median(values) * 1e6, 1),
+                "rounds": [round(value * 1e6, 1) for value in values],
+            }
+            for name, values in costs.items()
+        },
+        "cost_sluice_over_floor": {
+            "median": round(statistics.median(per_round), 3),
+            "rounds": [round(ratio, 3) for ratio in per_round],
+        },
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Measure both paths and print (or write) the CPU µs per batch of each."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workload", choices=sorted(WORKLOADS), default="plain")
+    parser.add_argument("--batches", type=int, default=10_000, help="batches per path and round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--json", type=Path, help="also write the result here")
+    args = parser.parse_args(argv)
+    if args.batches < 1 or args.rounds < 1:
+        parser.error("--batches and --rounds must be at least 1")
+    apply_cpu_scheduling("batch")  # as a worker does; its threads inherit it
+    two_cpus = (os.cpu_count() or 1) >= 2
+    with (
+        tempfile.TemporaryDirectory(prefix="sluice-pipeline-cost-") as scratch,
+        TansuBroker(log_path=Path(scratch) / "broker.log") as broker,
+    ):
+        if two_cpus:
+            os.sched_setaffinity(broker.pid, {1})
+            os.sched_setaffinity(0, {0})
+        create_topics(broker.bootstrap, [DEFAULT_TOPIC, DEFAULT_DLQ_TOPIC])
+        result = uvloop.run(_measure(broker.bootstrap, args.workload, args.batches, args.rounds))
+    text = json.dumps(result, indent=2)
+    if args.json is not None:
+        args.json.write_text(text + "\n", encoding="utf-8")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
