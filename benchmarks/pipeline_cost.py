@@ -5,8 +5,9 @@
 Both paths take the same 100-reading batches, up to 128 in flight, and answer each once its
 records are delivered to a Tansu broker that the tool starts:
 
-- ``sluice``: ``Admission.submit``, wired as a worker wires it: the byte bucket, the walk,
-  the dedup cache, the in-flight budget, the four stages, the producer, the Ack;
+- ``sluice``: a worker's own ``Admission.submit`` (its listeners are never started): the
+  byte bucket, the walk, the dedup cache, the in-flight budget, the four stages, the
+  producer, the Ack;
 - ``floor``: the floor baseline's ``Floor.admit`` (``baselines/floor.py``): the walk and
   checks, the records, ``produce()``, the Ack after delivery.
 
@@ -42,13 +43,10 @@ from sluice.config import load_settings
 from sluice.kafka.config import DEFAULT_DLQ_TOPIC, DEFAULT_TOPIC
 from sluice.ops.metrics import Metrics
 from sluice.ops.tracing import new_traceparent
-from sluice.pipeline import Pipeline
 from sluice.receiver.acks import STATUS_NAMES
-from sluice.receiver.admission import Admission
-from sluice.receiver.budget import InflightBudget
-from sluice.receiver.dedup import AckCache
 from sluice.scheduling import apply_cpu_scheduling
 from sluice.v1.ingest_pb2 import Ack
+from sluice.worker import Worker
 
 WINDOW = 128
 BATCH_SIZE = 100
@@ -91,14 +89,9 @@ async def _drive(submit: Submit, header: BatchHeader, bodies: list[bytes], count
 
 async def _measure(bootstrap: str, workload: str, batches: int, rounds: int) -> dict[str, Any]:
     settings = load_settings(None, {"SLUICE__KAFKA__BOOTSTRAP_SERVERS": bootstrap})
-    metrics = Metrics(CollectorRegistry())
-    pipeline = Pipeline(settings, metrics)
+    worker = Worker(settings, Metrics(CollectorRegistry()))  # started up to its pipeline only
+    pipeline, admission = worker.pipeline, worker.admission
     await pipeline.start()
-    server = settings.server
-    budget = InflightBudget(server.queue_max_bytes, server.queue_max_readings, metrics)
-    admission = Admission(
-        pipeline.head, pipeline.limiter, budget, AckCache(server.dedup_entries), server, metrics
-    )
     floor = Floor(bootstrap)
     floor.start()
     traceparent = new_traceparent()

@@ -76,7 +76,7 @@ class Worker:
         self.settings = settings
         self.metrics = metrics
         self.pipeline = Pipeline(settings, metrics)
-        admission = Admission(
+        self.admission = admission = Admission(
             self.pipeline.head,
             self.pipeline.limiter,
             InflightBudget(
