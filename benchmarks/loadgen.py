@@ -36,6 +36,7 @@ from typing import Any
 
 import grpc
 
+from benchmarks.procs import exit_on_termination
 from benchmarks.workloads import WORKLOADS, BatchFactory, BatchHeader
 from sluice.v1.ingest_pb2 import Ack, AckStatus
 
@@ -304,6 +305,10 @@ def run_load(config: LoadConfig) -> LoadReport:
             for name, share in (("p50", 0.5), ("p99", 0.99), ("p99.9", 0.999))
         }
         report.latency_ms["max"] = round(ordered[-1] * 1000, 3) if ordered else 0.0
+    except BaseException:
+        for process in processes:  # stopped (SIGTERM, Ctrl-C) or failed: no one waits for them
+            process.kill()
+        raise
     finally:
         for process in processes:
             process.join(5)
@@ -335,6 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the load generator from the command line; exit 1 if anything went wrong."""
     args = build_parser().parse_args(argv)
+    exit_on_termination()
     cpus = tuple(int(cpu) for cpu in args.cpus.split(",")) if args.cpus else None
     config = LoadConfig(
         target=args.target,

@@ -36,6 +36,7 @@ import uvloop
 from prometheus_client import CollectorRegistry
 
 from benchmarks.baselines.floor import Floor
+from benchmarks.procs import exit_on_termination
 from benchmarks.workloads import WORKLOADS, BatchFactory, BatchHeader
 from sluice.broker import TansuBroker, create_topics
 from sluice.collector import tune_for_steady_state
@@ -144,6 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.batches < 1 or args.rounds < 1:
         parser.error("--batches and --rounds must be at least 1")
+    exit_on_termination()
     apply_cpu_scheduling("batch")  # as a worker does; its threads inherit it
     two_cpus = (os.cpu_count() or 1) >= 2
     with (

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from benchmarks import report, transforms
+from benchmarks.procs import exit_on_termination
 from benchmarks.scenarios import Bench, Load, Scenario
 
 HERE = Path(__file__).resolve().parent
@@ -77,6 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
+    exit_on_termination()
     if (os.cpu_count() or 1) < 2:
         print("make bench needs two CPUs: one for the server, one for the load", file=sys.stderr)
         return 2

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from benchmarks.procs import Launched, pinned
+from benchmarks.procs import STOP_TIMEOUT_S, Launched, pinned
 from sluice.broker import TansuBroker, create_topics
 from sluice.kafka.config import DEFAULT_DLQ_TOPIC, DEFAULT_TOPIC
 from sluice.netutil import free_port
@@ -181,9 +181,13 @@ class Bench:
                 threads_end = server.cpu_seconds_by_thread_kind()
                 load.wait(self.duration_s + 120)
             finally:
-                if load.poll() is None:
-                    load.kill()
-                    load.wait()
+                if load.poll() is None:  # SIGTERM first: it stops its own processes
+                    load.terminate()
+                    try:
+                        load.wait(STOP_TIMEOUT_S)
+                    except subprocess.TimeoutExpired:
+                        load.kill()
+                        load.wait()
             report = json.loads(report_path.read_text(encoding="utf-8"))
             peak, peak_total = server.peak_rss()
         finally:
