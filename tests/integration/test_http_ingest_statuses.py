@@ -3,7 +3,9 @@ bearer tokens, and an Idempotency-Key resend produced once."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import json
 import time
 import uuid
 from pathlib import Path
@@ -187,3 +189,37 @@ def test_unavailable_is_503_with_retry_after(tmp_path: Path) -> None:
     assert response.status_code == 503
     assert response.json()["reason"] in (reasons.KAFKA_UNAVAILABLE, reasons.DELIVERY_FAILED)
     assert int(response.headers["Retry-After"]) >= 1
+
+
+def test_a_gzip_body_reaches_kafka_and_a_bomb_is_413(
+    ingest: Ingest, tansu: Any, topic: str
+) -> None:
+    key = f"gzip-{uuid.uuid4().hex[:8]}"
+    body = json.dumps({"readings": [reading(f"gz-{n}") for n in range(40)]}).encode()
+    packed = gzip.compress(body)
+    assert len(packed) < len(body) / 4
+    headers = {**BEARER, "Content-Encoding": "gzip", "Idempotency-Key": key}
+    response = ingest.post(packed, headers={**headers, "Content-Type": "application/json"})
+    assert response.status_code == 200, response.text
+    assert response.json()["accepted"] == 40
+    records = [
+        r
+        for r in consume_records(tansu.bootstrap, topic, min_records=1)
+        if headers_of(r)["ce_id"].startswith(f"http:{key}:1:")
+    ]
+    (record,) = records
+    assert len(ReadingBatch.FromString(record.value()).readings) == 40
+
+    bomb = gzip.compress(b" " * 10_000_000)  # under the 16 KiB cap as sent, 10 MB inflated
+    assert len(bomb) < 16_384
+    refused = ingest.post(bomb, headers={**BEARER, "Content-Encoding": "gzip"})
+    assert (refused.status_code, refused.json()["error"]) == (413, "BODY_TOO_LARGE")
+
+
+def test_an_unsupported_encoding_is_415_with_the_accepted_ones(ingest: Ingest) -> None:
+    response = ingest.post(b"\x1b\x00", headers={**BEARER, "Content-Encoding": "br"})
+    assert response.status_code == 415
+    assert response.json()["error"] == "UNSUPPORTED_ENCODING"
+    assert response.headers["Accept-Encoding"] == "gzip, deflate"
+    corrupt = ingest.post(b"not gzip", headers={**BEARER, "Content-Encoding": "gzip"})
+    assert (corrupt.status_code, corrupt.json()["field"]) == (400, "Content-Encoding")

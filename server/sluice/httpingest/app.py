@@ -26,8 +26,9 @@ from starlette.routing import Route
 from sluice import reasons
 from sluice.auth import Authenticator, AuthError, PermissionDenied
 from sluice.errors import Unavailable
-from sluice.httpingest.body import BodyError, parse_body, to_batch
+from sluice.httpingest.body import BodyError, BodyTooLarge, parse_body, to_batch
 from sluice.httpingest.config import HttpConfig
+from sluice.httpingest.encoding import ACCEPTED, UnsupportedEncoding, decode_body
 from sluice.httpingest.statuses import ack_response, error_response
 from sluice.ops.metrics import Metrics
 from sluice.receiver.acks import StreamError, ack_for_error
@@ -42,10 +43,6 @@ IDEMPOTENCY_SEQ = 1
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 """The most an Idempotency-Key may have, and less where ``server.max_id_length`` says."""
 DRAINING_RETRY_AFTER_MS = 1000
-
-
-class BodyTooLarge(Exception):
-    """The request body is longer than ``http.max_body_bytes``."""
 
 
 def idempotency_session(key: str | None, max_length: int = MAX_IDEMPOTENCY_KEY_LENGTH) -> str:
@@ -138,12 +135,17 @@ class HttpIngestApp:
         try:
             key = request.headers.get(IDEMPOTENCY_HEADER)
             session_id = idempotency_session(key, self._max_key)
-            raw = await read_body(request, self._config.max_body_bytes)
-            body = parse_body(raw)
+            limit = self._config.max_body_bytes
+            raw = await read_body(request, limit)
+            body = parse_body(decode_body(raw, request.headers.get("content-encoding"), limit))
             batch = to_batch(body, self._config.default_source_id, session_id, IDEMPOTENCY_SEQ)
         except BodyTooLarge:
             limit = self._config.max_body_bytes
-            return error_response(413, "BODY_TOO_LARGE", f"the body is over {limit} bytes")
+            message = f"the body is over {limit} bytes (http.max_body_bytes), as sent or inflated"
+            return error_response(413, "BODY_TOO_LARGE", message)
+        except UnsupportedEncoding as unsupported:
+            headers = {"Accept-Encoding": ACCEPTED}
+            return error_response(415, "UNSUPPORTED_ENCODING", str(unsupported), headers=headers)
         except BodyError as bad:
             return error_response(400, "INVALID_BODY", str(bad), bad.field)
         return await self._submit(tenant, batch.SerializeToString())

@@ -21,6 +21,10 @@ from sluice.httpingest.timestamps import TimestampError, to_unix_nano
 from sluice.v1.ingest_pb2 import Reading, ReadingBatch
 
 
+class BodyTooLarge(Exception):
+    """The request body is longer than ``http.max_body_bytes``, as sent or once inflated."""
+
+
 class BodyError(ValueError):
     """The body is not a well-formed batch; ``field`` names where (empty for the whole body)."""
 

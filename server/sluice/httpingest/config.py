@@ -21,7 +21,8 @@ class HttpConfig(ComponentConfig):
     listen: str = DEFAULT_LISTEN
     """host:port of the HTTP ingest listener; port 0 picks a free port."""
     max_body_bytes: Annotated[int, Field(gt=0)] = DEFAULT_MAX_BODY_BYTES
-    """Largest request body accepted; larger ones are answered 413 unread."""
+    """Largest request body accepted, as sent and once inflated (``Content-Encoding: gzip`` or
+    ``deflate``); larger ones are answered 413."""
     default_source_id: Annotated[str, Field(min_length=1)] = DEFAULT_SOURCE_ID
     """``source_id`` of a body that names none (it is the default Kafka key)."""
     tls: TlsConfig | None = None

@@ -11,7 +11,7 @@
 The body is the Ack in the protobuf JSON mapping with the proto field names, every field
 present: ``{"seq": "1", "status": "ACK_STATUS_PARTIAL", "accepted": 1, "rejections":
 [{"index": 1, "reason": "VALUE_NOT_FINITE", "message": "..."}], "retry_after_ms": 0,
-"reason": ""}``. Requests refused before they become a batch (400, 401, 403, 413, 404) get
+"reason": ""}``. Requests refused before they become a batch (400, 401, 403, 413, 415, 404) get
 ``{"error": CODE, "message": ..., "field": ...}`` instead.
 """
 
