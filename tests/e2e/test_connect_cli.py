@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 import yaml
@@ -33,11 +33,13 @@ BASE = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
 
 class JsonSource:
     """A weather-like JSON API on 127.0.0.1: ``?since=`` is inclusive, as many APIs are;
-    ``fail_next`` requests are answered 503 first."""
+    ``fail_next`` requests are answered 503 first; with ``page_size``, an answer holds that
+    many items and names the next page by a relative URL in ``next``."""
 
     def __init__(self) -> None:
         self.items: list[dict[str, Any]] = []
         self.fail_next = 0
+        self.page_size: int | None = None
         self.queries: list[dict[str, list[str]]] = []
         self._lock = threading.Lock()
         source = self
@@ -69,7 +71,14 @@ class JsonSource:
                 return 503, b'{"error": "overloaded"}'
             since = query.get("since", [""])[0]
             items = [item for item in self.items if item["observed_at"] >= since]
-        return 200, json.dumps({"observations": items}).encode()
+        answer: dict[str, Any] = {"observations": items}
+        if self.page_size is not None:
+            offset = int(query.get("offset", ["0"])[0])
+            end = offset + self.page_size
+            answer["observations"] = items[offset:end]
+            if end < len(items):
+                answer["next"] = "?" + urlencode({"since": since, "offset": end})
+        return 200, json.dumps(answer).encode()
 
     def add(self, *minutes: int, **changes: Any) -> None:
         for minute in minutes:
@@ -220,3 +229,34 @@ def test_a_bad_spec_exits_2_naming_the_field(server: SluiceServer, tmp_path: Pat
     done = connect(server, spec, tmp_path / "state")
     assert done.returncode == 2
     assert "mapping.device_id: is required" in done.stderr
+
+
+def test_pages_are_followed_and_the_rest_waits_for_the_next_poll(
+    server: SluiceServer, source: JsonSource, tansu: Any, topic: str, tmp_path: Path
+) -> None:
+    spec = write_spec(tmp_path / "paged.yaml", source.url, "paged")
+    document = yaml.safe_load(spec.read_text(encoding="utf-8"))
+    document["source"]["pagination"] = {"next": "$.next", "max_pages": 2}
+    spec.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
+    source.page_size = 3
+    for minute in range(1, 8):
+        source.add(minute, station={"id": f"paged-{minute}", "region": "north"})
+    state = tmp_path / "state"
+
+    first = connect(server, spec, state, "--once")
+    assert first.returncode == 0, first.stderr
+    assert "1 polls (0 failed), 12 readings" in first.stdout
+    assert [query.get("offset") for query in source.queries] == [None, ["3"]]
+    checkpoint = json.loads((state / "paged.checkpoint.json").read_text())
+    assert checkpoint["cursor"] == source.items[5]["observed_at"]  # minute 6, page 2's last
+
+    second = connect(server, spec, state, "--once")
+    assert second.returncode == 0, second.stderr
+    assert source.queries[-1]["since"] == [checkpoint["cursor"]]
+    assert "1 polls (0 failed), 2 readings" in second.stdout  # minute 7; 6 was sent before
+    after = json.loads((state / "paged.checkpoint.json").read_text())
+    assert after["cursor"] == source.items[6]["observed_at"]
+
+    per_device = devices_in_kafka(tansu.bootstrap, topic, minimum=2)
+    paged = {device: n for device, n in per_device.items() if device.startswith("paged-")}
+    assert paged == {f"paged-{m}": 2 for m in range(1, 8)}, "each item sent once"

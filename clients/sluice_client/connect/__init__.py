@@ -10,13 +10,9 @@ readings with JSONPath, and stream them with the SDK, resuming from a checkpoint
 from sluice_client.connect.checkpoint import Checkpoint, CheckpointError, CheckpointStore
 from sluice_client.connect.fetch import FetchError, backoff_delay
 from sluice_client.connect.mapping import Drift, ItemMapping, compile_mapping
-from sluice_client.connect.runner import (
-    Connector,
-    ConnectorStats,
-    PollReport,
-    ReadingSink,
-    cursor_key,
-)
+from sluice_client.connect.pages import Pagination
+from sluice_client.connect.reports import ConnectorStats, PollReport
+from sluice_client.connect.runner import Connector, ReadingSink, cursor_key
 from sluice_client.connect.schedule import Clock, CronSchedule, IntervalSchedule, SystemClock
 from sluice_client.connect.spec import ConnectorSpec, SpecError, load_spec, parse_spec, schema
 
@@ -33,6 +29,7 @@ __all__ = [
     "FetchError",
     "IntervalSchedule",
     "ItemMapping",
+    "Pagination",
     "PollReport",
     "ReadingSink",
     "SpecError",

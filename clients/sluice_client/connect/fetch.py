@@ -29,10 +29,14 @@ class FetchError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Fetched:
-    """A poll's JSON response and the attempts it took."""
+    """A page's JSON response, where it came from, and the attempts it took."""
 
     body: object
     attempts: int
+    url: str = ""
+    """The URL that answered (after redirects): relative next-page links resolve against it."""
+    next_link: str | None = None
+    """The ``Link`` header's ``rel="next"`` URL, if the response has one."""
 
 
 class _Failed(Exception):
@@ -63,11 +67,12 @@ async def fetch_json(
     sleep: Callable[[float], Awaitable[None]],
     rng: random.Random,
 ) -> Fetched:
-    """GET ``url`` and parse its JSON; raises ``FetchError`` once retries are spent."""
+    """GET ``url`` and parse its JSON; raises ``FetchError`` once retries are spent, or at
+    once for a status that retrying would not change or a body that is not JSON."""
     attempt = 0
     while True:
         try:
-            return Fetched(await _attempt(client, url, params, headers, timeout_s), attempt + 1)
+            response = await _attempt(client, url, params, headers, timeout_s)
         except _Failed as failure:
             raise FetchError(str(failure), attempt + 1) from None
         except _Retryable as failure:
@@ -76,6 +81,14 @@ async def fetch_json(
             delay = max(backoff_delay(attempt, backoff_s, rng), failure.retry_after_s)
             attempt += 1
             await sleep(delay)
+            continue
+        try:
+            body = response.json()
+        except ValueError:
+            text = response.text[:200]
+            raise FetchError(f"the response is not JSON: {text!r}", attempt + 1) from None
+        next_link = response.links.get("next", {}).get("url")
+        return Fetched(body, attempt + 1, str(response.url), next_link)
 
 
 async def _attempt(
@@ -84,11 +97,11 @@ async def _attempt(
     params: Mapping[str, str],
     headers: Mapping[str, str],
     timeout_s: float,
-) -> object:
+) -> httpx.Response:
     try:
-        response = await client.get(
-            url, params=dict(params), headers=dict(headers), timeout=timeout_s
-        )
+        # Merged, not passed as params=, which would replace the query the URL has.
+        target = httpx.URL(url).copy_merge_params(dict(params))
+        response = await client.get(target, headers=dict(headers), timeout=timeout_s)
     except httpx.TimeoutException:
         raise _Retryable(f"no answer within {timeout_s:g}s") from None
     except httpx.TransportError as exc:
@@ -98,10 +111,7 @@ async def _attempt(
         raise _Retryable(f"HTTP {status}", _retry_after(response))
     if status != 200:
         raise _Failed(f"HTTP {status}: {response.text[:200]!r}")
-    try:
-        return response.json()
-    except ValueError:
-        raise _Failed(f"the response is not JSON: {response.text[:200]!r}") from None
+    return response
 
 
 def _retry_after(response: httpx.Response) -> float:

@@ -1,13 +1,16 @@
 """A connector: polls its source on its schedule, maps each response to readings, sends them,
 and moves its checkpoint once the server has acknowledged them.
 
-One poll:
+One poll, page by page (one page unless ``source.pagination`` says how to find the next):
 
-1. GET the source (``fetch``), with ``cursor_param=<checkpoint>`` in incremental mode;
+1. GET the page (``fetch``), the first with ``cursor_param=<checkpoint>`` in incremental mode;
 2. map every item (``mapping``); drift is counted per mapping field, never fatal;
 3. in incremental mode, skip items whose cursor is at or before the checkpoint;
 4. send the readings and wait for their Acks (``flush``);
-5. save the largest cursor seen as the new checkpoint.
+5. save the largest cursor seen as the new checkpoint: after every page while the pages come
+   oldest first, so a long backlog is not fetched again after a crash; once the last page is
+   in when they come newest first, since pages not yet fetched hold older items. Pages that
+   come newest first stop at the first page reaching back to the checkpoint.
 
 So a crash or restart between 1 and 5 fetches and sends the same items again (at least
 once); the checkpoint never passes data the server has not acknowledged.
@@ -19,7 +22,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Final, Protocol
 
 import httpx
@@ -27,8 +30,10 @@ import httpx
 from sluice.httpingest.timestamps import TimestampError, parse_rfc3339
 from sluice.v1.ingest_pb2 import Reading
 from sluice_client.connect.checkpoint import Checkpoint, CheckpointStore, Cursor
-from sluice_client.connect.fetch import FetchError, fetch_json
+from sluice_client.connect.fetch import Fetched, FetchError, fetch_json
 from sluice_client.connect.mapping import Drift
+from sluice_client.connect.pages import Page
+from sluice_client.connect.reports import ConnectorStats, PollReport
 from sluice_client.connect.schedule import (
     Clock,
     CronSchedule,
@@ -41,8 +46,8 @@ from sluice_client.connect.spec import ConnectorSpec
 
 log = logging.getLogger("sluice_client.connect")
 
-MAX_DRIFT_EXAMPLES: Final = 10
 CURSOR_FIELD: Final = "mapping.cursor"
+MAX_PAGES_FIELD: Final = "source.pagination.max_pages"
 
 
 class ReadingSink(Protocol):
@@ -55,63 +60,6 @@ class ReadingSink(Protocol):
     async def flush(self) -> None:
         """Send what is buffered and wait for every Ack."""
         ...
-
-
-@dataclass(slots=True)
-class PollReport:
-    """What one poll did."""
-
-    ok: bool = True
-    error: str = ""
-    attempts: int = 0
-    items: int = 0
-    """Items in the response."""
-    seen: int = 0
-    """Items at or before the checkpoint, skipped (incremental mode)."""
-    skipped: int = 0
-    """Items that gave no reading because of drift."""
-    readings: int = 0
-    drift: dict[str, int] = field(default_factory=dict)
-    """Drift by mapping field, e.g. {"mapping.device_id": 3}."""
-    examples: list[str] = field(default_factory=list)
-    cursor: Cursor = None
-    """The checkpoint after the poll."""
-
-    def add_drift(self, index: int, drift: Drift) -> None:
-        """Count one item's drift."""
-        self.drift[drift.field] = self.drift.get(drift.field, 0) + 1
-        if len(self.examples) < MAX_DRIFT_EXAMPLES:
-            self.examples.append(f"item {index}: {drift.field}: {drift.message}")
-
-    def summary(self) -> str:
-        """One line for people."""
-        if not self.ok:
-            return f"poll failed after {self.attempts} attempt(s): {self.error}"
-        text = (
-            f"{self.items} items, {self.readings} readings, {self.seen} already seen, "
-            f"{self.skipped} skipped"
-        )
-        if self.drift:
-            text += "; drift: " + ", ".join(f"{k}={v}" for k, v in sorted(self.drift.items()))
-        return text + f"; cursor {self.cursor!r}"
-
-
-@dataclass(slots=True)
-class ConnectorStats:
-    """Totals over a connector's polls."""
-
-    polls: int = 0
-    failed_polls: int = 0
-    readings: int = 0
-    drift: dict[str, int] = field(default_factory=dict)
-
-    def add(self, report: PollReport) -> None:
-        """Count one poll."""
-        self.polls += 1
-        self.failed_polls += not report.ok
-        self.readings += report.readings
-        for key, count in report.drift.items():
-            self.drift[key] = self.drift.get(key, 0) + count
 
 
 def schedule_of(spec: ConnectorSpec) -> Schedule:
@@ -161,32 +109,77 @@ class Connector:
         return None if self._checkpoint is None else self._checkpoint.cursor
 
     async def poll_once(self) -> PollReport:
-        """Fetch, map, send, wait for the Acks, and move the checkpoint."""
+        """Fetch, map, send and wait for the Acks, page by page, and move the checkpoint."""
         report = PollReport(cursor=self.cursor)
-        try:
-            fetched = await fetch_json(
-                self._http,
-                self.spec.source.url,
-                params=self._params(),
-                headers=self.spec.source.headers,
-                timeout_s=self.spec.source.timeout_s,
-                retries=self.spec.retries,
-                backoff_s=self.spec.backoff_s,
-                sleep=self._clock.sleep,
-                rng=self._rng,
-            )
-        except FetchError as failure:
-            report.ok, report.error, report.attempts = False, str(failure), failure.attempts
-            return self._finish(report)
-        report.attempts = fetched.attempts
-        readings, newest = self._map(fetched.body, report)
-        if readings:
-            await self._sink.send_many(readings)
-            await self._sink.flush()
-        report.readings = len(readings)
-        self._save(newest if newest is not None else self.cursor)
+        pagination = self.spec.source.pagination
+        max_pages = 1 if pagination is None else pagination.max_pages
+        page: Page | None = Page(self.spec.source.url, tuple(self._params().items()))
+        fetched_pages: set[Page] = set()
+        polls = 1 if self._checkpoint is None else self._checkpoint.polls + 1
+        pending: Cursor = None  # the newest cursor sent and acknowledged but not yet saved
+        last: Cursor = None  # the previous page's last cursor
+        oldest_first = True
+        while page is not None:
+            if report.pages == max_pages:
+                report.more = True
+                break
+            try:
+                fetched = await self._fetch(page)
+            except FetchError as failure:
+                report.ok, report.error = False, str(failure)
+                report.attempts += failure.attempts
+                break
+            fetched_pages.add(page)
+            report.pages += 1
+            report.attempts += fetched.attempts
+            seen_before = report.seen
+            readings, positions, newest = self._map(fetched.body, report)
+            if readings:
+                await self._sink.send_many(readings)
+                await self._sink.flush()
+                report.readings += len(readings)
+            oldest_first = oldest_first and _ascending(positions, last)
+            last = positions[-1] if positions else last
+            pending = _newer(pending, newest)
+            if oldest_first and pending is not None:
+                self._save(pending, polls)
+                pending = None
+            if not oldest_first and report.seen > seen_before:
+                page = None  # newest first: what follows is older still, and already sent
+                break
+            page = self._next_page(page, fetched, fetched_pages, report)
+        if report.ok and (page is None or oldest_first):
+            self._save(_newer(self.cursor, pending), polls)
+        elif report.ok:
+            held = "pages come newest first and ran out before the checkpoint: it stays"
+            report.add_drift(report.pages - 1, Drift(MAX_PAGES_FIELD, held))
         report.cursor = self.cursor
         return self._finish(report)
+
+    async def _fetch(self, page: Page) -> Fetched:
+        return await fetch_json(
+            self._http,
+            page.url,
+            params=dict(page.params),
+            headers=self.spec.source.headers,
+            timeout_s=self.spec.source.timeout_s,
+            retries=self.spec.retries,
+            backoff_s=self.spec.backoff_s,
+            sleep=self._clock.sleep,
+            rng=self._rng,
+        )
+
+    def _next_page(
+        self, page: Page, fetched: Fetched, fetched_pages: set[Page], report: PollReport
+    ) -> Page | None:
+        pagination = self.spec.source.pagination
+        if pagination is None:
+            return None
+        try:
+            return pagination.after(page, fetched, fetched_pages)
+        except Drift as broken:
+            report.add_drift(report.pages - 1, broken)
+            return None
 
     async def run(self, stop: asyncio.Event, max_polls: int | None = None) -> ConnectorStats:
         """Poll on schedule until ``stop`` is set (or after ``max_polls`` polls)."""
@@ -207,33 +200,35 @@ class Connector:
             params[cursor_param] = str(self.cursor)
         return params
 
-    def _map(self, body: object, report: PollReport) -> tuple[list[Reading], Cursor]:
+    def _map(self, body: object, report: PollReport) -> tuple[list[Reading], list[Cursor], Cursor]:
+        """The page's readings not yet sent, the cursor of every item that has one (in
+        order), and the newest cursor among the items not yet sent."""
         mapping = self.spec.mapping
         try:
             items = mapping.items_of(body)
         except Drift as gone:
             report.add_drift(0, gone)
-            return [], None
-        report.items = len(items)
+            return [], [], None
+        report.items += len(items)
         since = None if self.cursor is None else cursor_key(self.cursor)
         readings: list[Reading] = []
+        positions: list[Cursor] = []
         newest: Cursor = None
         for index, item in enumerate(items):
             result = mapping.map_item(item)
             for problem in result.drift:
                 report.add_drift(index, problem)
             position, seen = self._position(index, result.cursor, since, report)
+            if position is not None:
+                positions.append(position)
             if seen:
                 report.seen += 1
                 continue
-            if position is not None and (
-                newest is None or cursor_key(position) > cursor_key(newest)
-            ):
-                newest = position
+            newest = _newer(newest, position)
             if result.skipped:
                 report.skipped += 1
             readings.extend(result.readings)
-        return readings, newest
+        return readings, positions, newest
 
     def _position(
         self,
@@ -257,8 +252,7 @@ class Connector:
             return None, False
         return position, since is not None and key <= since
 
-    def _save(self, cursor: Cursor) -> None:
-        polls = 1 if self._checkpoint is None else self._checkpoint.polls + 1
+    def _save(self, cursor: Cursor, polls: int) -> None:
         self._checkpoint = Checkpoint(cursor, self.spec.version, self._clock.time(), polls)
         self._checkpoints.save(self._checkpoint)
 
@@ -279,3 +273,20 @@ class Connector:
         sleeper.cancel()
         stopper.cancel()
         return stop.is_set()
+
+
+def _newer(cursor: Cursor, other: Cursor) -> Cursor:
+    """The later of two cursors of one kind; either may be None."""
+    if cursor is None:
+        return other
+    if other is None or cursor_key(other) <= cursor_key(cursor):
+        return cursor
+    return other
+
+
+def _ascending(positions: list[Cursor], before: Cursor) -> bool:
+    """True when ``positions`` never go back, starting from ``before`` (None: anywhere)."""
+    keys = [cursor_key(position) for position in positions]
+    if before is not None and keys:
+        keys.insert(0, cursor_key(before))
+    return all(earlier <= later for earlier, later in pairwise(keys))

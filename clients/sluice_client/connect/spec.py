@@ -25,7 +25,8 @@ from jsonschema.exceptions import best_match
 
 from sluice.config import ConfigError, interpolate
 from sluice_client.cli_common import parse_duration
-from sluice_client.connect.mapping import ItemMapping, compile_mapping
+from sluice_client.connect.mapping import ItemMapping, compile_field, compile_mapping
+from sluice_client.connect.pages import DEFAULT_MAX_PAGES, NEXT_FIELD, Pagination
 
 SCHEMA_RESOURCE = "spec.schema.json"
 _REQUIRED = re.compile(r"'([^']+)' is a required property")
@@ -50,6 +51,8 @@ class SourceSpec:
     params: dict[str, str] = field(default_factory=dict)
     cursor_param: str | None = None
     timeout_s: float = DEFAULT_TIMEOUT_S
+    pagination: Pagination | None = None
+    """How a response names its next page; None: one request per poll."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +112,7 @@ def parse_spec(document: object, path: Path = Path("<spec>")) -> ConnectorSpec:
     except ValueError as exc:
         raise SpecError(path, [str(exc)]) from None
     source = data["source"]
+    pagination = _pagination(source.get("pagination"), path)
     return ConnectorSpec(
         name=data["name"],
         version=data["version"],
@@ -122,12 +126,30 @@ def parse_spec(document: object, path: Path = Path("<spec>")) -> ConnectorSpec:
             params=dict(source.get("params", {})),
             cursor_param=source.get("cursor_param"),
             timeout_s=float(source.get("timeout_seconds", DEFAULT_TIMEOUT_S)),
+            pagination=pagination,
         ),
         mapping=mapping,
         retries=data["retries"],
         backoff_s=float(data["backoff_seconds"]),
         owner=data["owner"],
     )
+
+
+def _pagination(raw: Mapping[str, Any] | None, path: Path) -> Pagination | None:
+    if raw is None:
+        return None
+    where = raw["next"]
+    param = raw.get("param")
+    max_pages = raw.get("max_pages", DEFAULT_MAX_PAGES)
+    if where == "link":
+        if param is not None:
+            problem = "source.pagination.param: a token needs a JSONPath in next, not link"
+            raise SpecError(path, [problem])
+        return Pagination(None, None, max_pages)
+    try:
+        return Pagination(compile_field(NEXT_FIELD, where), param, max_pages)
+    except ValueError as exc:
+        raise SpecError(path, [str(exc)]) from None
 
 
 def _schema_problems(document: object) -> Iterator[str]:

@@ -84,3 +84,31 @@ async def test_other_failures_are_not_retried(response: httpx.Response, complain
         await fetch(ScriptedSource(httpx.Response(503), response), clock)
     assert caught.value.attempts == 2
     assert len(clock.sleeps) == 1
+
+
+@pytest.mark.parametrize(
+    ("url", "params", "sent"),
+    [
+        ("http://source.test/obs?station=42", {"limit": "10"}, "?station=42&limit=10"),
+        ("http://source.test/obs?station=42&limit=1", {"limit": "10"}, "?station=42&limit=10"),
+        ("http://source.test/obs?page=2", {}, "?page=2"),
+    ],
+)
+async def test_the_urls_own_query_is_kept_beside_the_params(
+    url: str, params: dict[str, str], sent: str
+) -> None:
+    source = ScriptedSource(OK)
+    async with source.client() as client:
+        await fetch_json(
+            client,
+            url,
+            params=params,
+            headers={},
+            timeout_s=1.0,
+            retries=0,
+            backoff_s=1.0,
+            sleep=FakeClock().sleep,
+            rng=random.Random(3),
+        )
+    (request,) = source.requests
+    assert str(request.url) == "http://source.test/obs" + sent
