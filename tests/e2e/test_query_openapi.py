@@ -50,7 +50,12 @@ def query_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             "mode": "token",
             "tokens": [{"tenant": "acme", "sha256": token_digest(TOKEN), "scopes": ["query"]}],
         },
-        "query": {"listen": listen, "page_size": 20, "max_page_size": 50},
+        "query": {
+            "listen": listen,
+            "ops_listen": f"127.0.0.1:{free_port()}",
+            "page_size": 20,
+            "max_page_size": 50,
+        },
         "rollup": {"store": {"sqlite_path": str(workdir / "rollup.db")}},
         "logging": {"format": "text"},
     }

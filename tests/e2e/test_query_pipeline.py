@@ -50,7 +50,11 @@ def test_readings_sent_to_the_server_come_back_as_hourly_figures(
         "rollup": {"ops_listen": ops, "client": TANSU_CONSUMER, "store": store},
         "logging": {"format": "text"},
     }
-    query_config = {"query": {"listen": listen}, "rollup": {"store": store}}
+    query_ops = f"127.0.0.1:{free_port()}"
+    query_config = {
+        "query": {"listen": listen, "ops_listen": query_ops},
+        "rollup": {"store": store},
+    }
     hour_ns = time.time_ns() // 3_600_000_000_000 * 3_600_000_000_000
     sent = [
         Reading(device_id=f"dev/{n % 4}", metric=metric, value=float(n), time_unix_nano=at)
@@ -64,7 +68,7 @@ def test_readings_sent_to_the_server_come_back_as_hourly_figures(
     with (
         SluiceServer({"kafka": kafka}, tmp_path) as server,
         SluiceCommand("rollup", rollup_config, tmp_path, f"http://{ops}/readyz") as rollup,
-        SluiceCommand("query", query_config, tmp_path, f"http://{listen}/healthz") as query,
+        SluiceCommand("query", query_config, tmp_path, f"http://{query_ops}/readyz") as query,
     ):
         batches = [batch(sent[i : i + 30], seq=i // 30 + 1) for i in range(0, len(sent), 30)]
         acks = stream(server.target, batches)
@@ -91,6 +95,19 @@ def test_readings_sent_to_the_server_come_back_as_hourly_figures(
             assert item["count"] == figures.count
             assert item["mean"] == pytest.approx(figures.total / figures.count)
             assert (item["min"], item["max"]) == (figures.minimum, figures.maximum)
+        status, body = http_get(f"http://{query_ops}/metrics")
+        exposition = body.decode()
+        assert status == 200
+        template = "/v1/devices/{device_id:path}/metrics/{metric}/hourly"
+        answered = re.search(
+            rf'^sluice_query_http_requests_total\{{handler="{re.escape(template)}",'
+            rf'method="GET",status="200"\}} (\d+)',
+            exposition,
+            re.MULTILINE,
+        )
+        assert answered is not None, exposition
+        assert int(answered.group(1)) >= len(expected)
+        assert re.search(r"^sluice_ready 1\.0$", exposition, re.MULTILINE), exposition
         assert rollup.stop() == 0, rollup.logs()
         assert query.stop() == 0, query.logs()
 

@@ -20,6 +20,8 @@ from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import CollectorRegistry
+from prometheus_fastapi_instrumentator import Instrumentator
 
 from sluice.auth import Authenticator, AuthError, Unauthenticated
 from sluice.query.config import DEFAULT_TOP, QueryConfig
@@ -54,8 +56,13 @@ def build_query_app(
     config: QueryConfig,
     token_required: bool,
     clock: Callable[[], float] = time.time,
+    registry: CollectorRegistry | None = None,
 ) -> FastAPI:
-    """The query app over ``store``; ``token_required`` documents bearer auth in OpenAPI."""
+    """The query app over ``store``; ``token_required`` documents bearer auth in OpenAPI.
+
+    With ``registry``, every request is counted there by route template, method and status,
+    with its latency (``sluice_query_http_*``).
+    """
     app = FastAPI(
         title="Sluice query API",
         version="1",
@@ -208,7 +215,17 @@ def build_query_app(
 
     _install_error_handlers(app)
     install_openapi(app)
+    if registry is not None:
+        instrument(app, registry)
     return app
+
+
+def instrument(app: FastAPI, registry: CollectorRegistry) -> None:
+    """Count ``app``'s requests in ``registry`` by route template (never the raw path, whose
+    device ids would make a series each), method and exact status, and time them."""
+    Instrumentator(
+        should_group_status_codes=False, excluded_handlers=["/healthz"], registry=registry
+    ).instrument(app, metric_namespace="sluice", metric_subsystem="query")
 
 
 def _tenant_dependency(authenticator: Authenticator, token_required: bool) -> Callable[..., str]:

@@ -8,6 +8,7 @@ from sluice.configbase import ComponentConfig
 from sluice.tls import TlsConfig
 
 DEFAULT_LISTEN = "127.0.0.1:8080"
+DEFAULT_OPS_LISTEN = "127.0.0.1:9466"
 DEFAULT_PAGE_SIZE = 100
 DEFAULT_MAX_PAGE_SIZE = 1000
 DEFAULT_MAX_RANGE_H = 24 * 92
@@ -23,6 +24,9 @@ class QueryConfig(ComponentConfig):
     """host:port of the query API; under ``auth.mode: none`` it must be a loopback address."""
     tls: TlsConfig | None = None
     """Serve HTTPS with this certificate (and, with ``client_ca_file``, require client ones)."""
+    ops_listen: str = DEFAULT_OPS_LISTEN
+    """host:port of ``sluice query``'s ops listener: ``/metrics`` (requests by route and
+    status, and their latency), ``/healthz`` and ``/readyz``; never the API's port."""
     page_size: Annotated[int, Field(ge=1)] = DEFAULT_PAGE_SIZE
     """Items per page when a request gives no ``limit``."""
     max_page_size: Annotated[int, Field(ge=1)] = DEFAULT_MAX_PAGE_SIZE

@@ -1,8 +1,9 @@
 """The query API's listener, and the ``sluice query`` process that serves it.
 
 The listener is its own port (``query.listen``), with HTTPS when ``query.tls`` is set;
-never the ops port. ``sluice query`` opens the store ``rollup.store`` names (creating its
-tables if missing), serves until SIGTERM or SIGINT, then finishes open requests and exits 0.
+never the ops port (``query.ops_listen``: /metrics, /healthz, /readyz). ``sluice query``
+opens the store ``rollup.store`` names (creating its tables if missing), serves until
+SIGTERM or SIGINT, then finishes open requests and exits 0.
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ import logging
 import signal
 
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
 
 from sluice.auth import build_authenticator
 from sluice.config import Settings
 from sluice.httpingest.listener import server_context
+from sluice.ops.app import build_ops_app
+from sluice.ops.metrics import Metrics
 from sluice.ops.server import OpsServer
 from sluice.query.app import build_query_app
 from sluice.rollup.backends import open_store
@@ -24,23 +28,23 @@ from sluice.rollup.store import RollupStore
 log = logging.getLogger(__name__)
 
 
-def query_app(settings: Settings, store: RollupStore) -> FastAPI:
-    """The query app over ``store``, authenticating callers as ``auth`` says."""
+def query_app(settings: Settings, store: RollupStore, registry: CollectorRegistry) -> FastAPI:
+    """The query app over ``store``, authenticating callers as ``auth`` says and counting its
+    requests in ``registry``."""
     return build_query_app(
         store,
         build_authenticator(settings.auth),
         settings.query,
         token_required=settings.auth.mode != "none",
+        registry=registry,
     )
 
 
-def query_listener(settings: Settings, store: RollupStore, listen: str | None = None) -> OpsServer:
-    """The HTTP(S) listener of the query app, on ``listen`` (default ``query.listen``)."""
+def query_listener(settings: Settings, app: FastAPI, listen: str | None = None) -> OpsServer:
+    """The HTTP(S) listener of the query ``app``, on ``listen`` (default ``query.listen``)."""
     tls = settings.query.tls
     return OpsServer(
-        listen or settings.query.listen,
-        query_app(settings, store),
-        None if tls is None else server_context(tls),
+        listen or settings.query.listen, app, None if tls is None else server_context(tls)
     )
 
 
@@ -51,13 +55,22 @@ async def serve_query(settings: Settings) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     store = await asyncio.to_thread(open_store, settings.rollup)
-    listener = query_listener(settings, store)
+    metrics = Metrics()
+    listener = query_listener(settings, query_app(settings, store, metrics.registry))
+    # Ready while the API listens: the store is open before it starts.
+    ops = OpsServer(
+        settings.query.ops_listen, build_ops_app(metrics.registry, lambda: not stop.is_set())
+    )
     try:
         await listener.start()
-        log.info("sluice query ready", extra={"port": listener.port})
+        await ops.start()
+        metrics.ready.set(1)
+        log.info("sluice query ready", extra={"port": listener.port, "ops_port": ops.port})
         await stop.wait()
     finally:
+        metrics.ready.set(0)
         await listener.shutdown()
+        await ops.shutdown()
         store.close()
     log.info("sluice query stopped")
     return 0

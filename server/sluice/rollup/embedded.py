@@ -17,7 +17,7 @@ from typing import Final
 from sluice.config import Settings
 from sluice.ops.metrics import Metrics
 from sluice.ops.server import OpsServer
-from sluice.query.service import query_listener
+from sluice.query.service import query_app, query_listener
 from sluice.rollup.aggregate import HOUR_S
 from sluice.rollup.config import DEFAULT_SQLITE_PATH
 from sluice.rollup.service import RollupService
@@ -68,7 +68,8 @@ class EmbeddedRollup:
     async def start(self) -> None:
         """Start the roll-up, then the query API."""
         await self._rollup.start()
-        listener = query_listener(self._settings, self._rollup.store)
+        app = query_app(self._settings, self._rollup.store, self._metrics.registry)
+        listener = query_listener(self._settings, app)
         try:
             await listener.start()
         except OSError as error:
@@ -76,7 +77,7 @@ class EmbeddedRollup:
                 raise
             log.warning("query.listen %s is taken; using a free port", self._settings.query.listen)
             await listener.shutdown()
-            listener = query_listener(self._settings, self._rollup.store, "127.0.0.1:0")
+            listener = query_listener(self._settings, app, "127.0.0.1:0")
             await listener.start()
         self._query = listener
 

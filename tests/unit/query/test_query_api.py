@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
 
 from sluice.auth import AuthConfig, TokenConfig, build_authenticator, token_digest
 from sluice.query.app import build_query_app
@@ -280,3 +281,35 @@ async def test_the_document_declares_400s_and_bearer_auth_but_no_422(
         assert {"200", "400", "401", "403", "503"} <= set(responses), path
         assert "422" not in responses, path
     assert "HTTPValidationError" not in document["components"]["schemas"]
+
+
+async def test_requests_are_counted_by_route_template_and_exact_status(
+    store: SqliteRollupStore,
+) -> None:
+    registry = CollectorRegistry()
+    app = build_query_app(
+        store, build_authenticator(auth_config()), QueryConfig(), True, registry=registry
+    )
+    async with await client_for(app) as http:
+        assert (await http.get("/v1/devices/dev-03/metrics", headers=ACME)).status_code == 200
+        assert (await http.get("/v1/devices/dev-05/metrics", headers=ACME)).status_code == 200
+        assert (await http.get("/v1/devices/dev-03/metrics")).status_code == 401
+        assert (await http.get("/healthz")).status_code == 200
+
+    def requests(status: str) -> float | None:
+        labels = {
+            "handler": "/v1/devices/{device_id:path}/metrics",
+            "method": "GET",
+            "status": status,
+        }
+        return registry.get_sample_value("sluice_query_http_requests_total", labels)
+
+    assert (requests("200"), requests("401")) == (2.0, 1.0)
+    exposition = generate_latest(registry).decode()
+    assert "dev-03" not in exposition  # a device id never becomes a label value
+    assert 'handler="/healthz"' not in exposition
+    latency = registry.get_sample_value(
+        "sluice_query_http_request_duration_seconds_count",
+        {"handler": "/v1/devices/{device_id:path}/metrics", "method": "GET"},
+    )
+    assert latency == 3.0
