@@ -67,10 +67,21 @@ def channel_options(backoff: Backoff, extra: ChannelOptions = ()) -> list[tuple[
     return list(options.items())
 
 
-def open_channel(target: str, tls: TlsOptions | None, options: ChannelOptions) -> grpc.aio.Channel:
-    """An insecure channel, or a secure one when ``tls`` is given."""
+ClientInterceptors = Sequence[grpc.aio.ClientInterceptor]
+
+
+def open_channel(
+    target: str,
+    tls: TlsOptions | None,
+    options: ChannelOptions,
+    interceptors: ClientInterceptors = (),
+) -> grpc.aio.Channel:
+    """An insecure channel, or a secure one when ``tls`` is given; every call on it passes
+    through ``interceptors`` (e.g. OpenTelemetry's), in order."""
+    chain = list(interceptors) or None
     if tls is None:
-        return grpc.aio.insecure_channel(target, options=list(options))
+        return grpc.aio.insecure_channel(target, options=list(options), interceptors=chain)
     if tls.server_name:
         options = [*options, ("grpc.ssl_target_name_override", tls.server_name)]
-    return grpc.aio.secure_channel(target, tls.credentials(), options=list(options))
+    credentials = tls.credentials()
+    return grpc.aio.secure_channel(target, credentials, options=list(options), interceptors=chain)

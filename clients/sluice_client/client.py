@@ -21,6 +21,7 @@ from sluice_client.batching import (
 )
 from sluice_client.channel import (
     ChannelOptions,
+    ClientInterceptors,
     TlsOptions,
     call_metadata,
     channel_options,
@@ -77,6 +78,7 @@ class IngestClient:
         tls: TlsOptions | None = None,
         metadata: Sequence[tuple[str, str]] = (),
         extra_channel_options: ChannelOptions = (),
+        interceptors: ClientInterceptors = (),
         on_rejection: RejectionCallback | None = None,
         first_seq: int = 1,
     ) -> None:
@@ -90,6 +92,7 @@ class IngestClient:
         self._tls = tls
         self._metadata = call_metadata(token, metadata)
         self._options = channel_options(self._backoff, extra_channel_options)
+        self._interceptors = tuple(interceptors)
         self._on_rejection = on_rejection
         self._builder = BatchBuilder(max_batch_readings, max_batch_bytes)
         self._window = AckWindow(max_inflight)
@@ -124,7 +127,7 @@ class IngestClient:
         """
         if self._channel is not None or self._closed:
             raise ClientClosed("start() was already called")
-        channel = open_channel(self.target, self._tls, self._options)
+        channel = open_channel(self.target, self._tls, self._options, self._interceptors)
         if connect_timeout_s is not None:
             try:
                 await asyncio.wait_for(channel.channel_ready(), connect_timeout_s)

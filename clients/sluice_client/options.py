@@ -5,7 +5,7 @@ from typing import TypedDict
 
 from sluice_client.acks import RejectionCallback
 from sluice_client.backoff import Backoff
-from sluice_client.channel import ChannelOptions, TlsOptions
+from sluice_client.channel import ChannelOptions, ClientInterceptors, TlsOptions
 
 
 class ClientOptions(TypedDict, total=False):
@@ -22,5 +22,6 @@ class ClientOptions(TypedDict, total=False):
     tls: TlsOptions | None
     metadata: Sequence[tuple[str, str]]
     extra_channel_options: ChannelOptions
+    interceptors: ClientInterceptors
     on_rejection: RejectionCallback | None
     first_seq: int

@@ -1,13 +1,14 @@
 """Reconnects: drain and connection loss resend what is unacknowledged; final statuses raise."""
 
 import socket
+from typing import Any
 
 import grpc
 import pytest
 from scripted_ingest import ScriptedIngest, ScriptedStream, ack_all, hold_all, serve
 from sdk_helpers import FAST_BACKOFF, reading
 
-from sluice.v1.ingest_pb2 import ReadingBatch
+from sluice.v1.ingest_pb2 import ACK_STATUS_OK, ReadingBatch
 from sluice_client import CallFailed, ClientClosed, ConnectError, IngestClient
 
 ONE_PER_BATCH = {"max_batch_readings": 1, "linger_s": 60.0, "backoff": FAST_BACKOFF}
@@ -102,6 +103,46 @@ async def test_every_call_carries_the_bearer_token_and_extra_metadata(
         await client.push(ReadingBatch(readings=[reading(2)]))
     assert double.streams[0].metadata["authorization"] == "Bearer s3cret"
     assert double.streams[0].metadata["x-gateway"] == "gw-1"
+
+
+class Stamping:
+    """Adds ``x-stamp`` to a call and records its method, in ``seen``."""
+
+    def __init__(self, seen: list[str]) -> None:
+        self.seen = seen
+
+    def stamped(self, details: Any) -> Any:
+        method = details.method
+        self.seen.append(method.decode() if isinstance(method, bytes) else method)
+        metadata = grpc.aio.Metadata(*(details.metadata or ()), ("x-stamp", "on"))
+        return details._replace(metadata=metadata)
+
+
+# grpc.aio files each interceptor under one kind of call only: one class per kind.
+class StampingStreams(Stamping, grpc.aio.StreamStreamClientInterceptor):
+    async def intercept_stream_stream(self, continuation: Any, details: Any, requests: Any) -> Any:
+        return await continuation(self.stamped(details), requests)
+
+
+class StampingUnary(Stamping, grpc.aio.UnaryUnaryClientInterceptor):
+    async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        return await continuation(self.stamped(details), request)
+
+
+async def test_interceptors_see_every_call_and_may_add_metadata(
+    double: ScriptedIngest, target: str
+) -> None:
+    seen: list[str] = []
+    interceptors = [StampingStreams(seen), StampingUnary(seen)]
+    async with IngestClient(target, token="s3cret", interceptors=interceptors) as client:
+        await client.send(reading(1))
+        await client.flush()
+        pushed = await client.push(ReadingBatch(readings=[reading(2)]))
+    assert seen == ["/sluice.v1.Ingest/Stream", "/sluice.v1.Ingest/Push"]
+    assert double.streams[0].metadata["x-stamp"] == "on"
+    assert double.streams[0].metadata["authorization"] == "Bearer s3cret"
+    assert double.seqs() == [1]
+    assert pushed.status == ACK_STATUS_OK
 
 
 def unused_port() -> int:
