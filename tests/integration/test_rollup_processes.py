@@ -88,9 +88,10 @@ def counted(store: PostgresRollupStore) -> int:
 
 def wait_until_counted(store: PostgresRollupStore, readings: int) -> None:
     deadline = time.monotonic() + WAIT_S
-    while counted(store) != readings:
-        assert counted(store) < readings, "more readings counted than were sent"
-        assert time.monotonic() < deadline, f"{counted(store)} of {readings} readings counted"
+    # One read per round: reading twice raced the roll-up reaching the total in between.
+    while (so_far := counted(store)) != readings:
+        assert so_far < readings, "more readings counted than were sent"
+        assert time.monotonic() < deadline, f"{so_far} of {readings} readings counted"
         time.sleep(0.1)
 
 
