@@ -32,6 +32,10 @@ KUBERNETES_VERSIONS = ("1.30", "1.37")
 WORKLOAD_KINDS = ("Deployment", "StatefulSet")
 KUSTOMIZE_TIMEOUT_S = 60.0
 EXTERNAL_KAFKA_PASSWORD = "p@ss: #{not yaml}"
+EXTERNAL_POSTGRES_DSN = "postgresql://rollup:s3cr%40t@postgres.data:5432/plant?sslmode=require"
+COMPONENT_LABEL = "app.kubernetes.io/component"
+COMPONENTS = ("rollup", "query")
+"""The optional components downstream of Kafka, as their ``app.kubernetes.io/component``."""
 SERVICE_LINKS = {
     "SLUICE_PORT": "tcp://10.96.0.10:50051",
     "SLUICE_PORT_50051_TCP": "tcp://10.96.0.10:50051",
@@ -121,10 +125,34 @@ def kinds(objects: list[Manifest]) -> list[str]:
 
 
 def workload(objects: list[Manifest]) -> Manifest:
-    """The Deployment or StatefulSet running the server."""
-    found = [obj for obj in objects if obj["kind"] in WORKLOAD_KINDS]
+    """The Deployment or StatefulSet running the server (the gateway: no component label)."""
+    found = [
+        obj
+        for obj in objects
+        if obj["kind"] in WORKLOAD_KINDS and COMPONENT_LABEL not in obj["metadata"]["labels"]
+    ]
     assert len(found) == 1, f"want one workload, have {[kind_name(o) for o in found]}"
     return found[0]
+
+
+def component_workload(objects: list[Manifest], component: str) -> Manifest:
+    """The Deployment of a downstream component (``rollup`` or ``query``)."""
+    found = [
+        obj
+        for obj in objects
+        if obj["kind"] == "Deployment"
+        and obj["metadata"]["labels"].get(COMPONENT_LABEL) == component
+    ]
+    assert len(found) == 1, f"want one {component} Deployment, have {[kind_name(o) for o in found]}"
+    return found[0]
+
+
+def component_config(objects: list[Manifest], component: str) -> Manifest:
+    """The config file of a component, parsed from the ConfigMap its pods mount."""
+    spec = component_workload(objects, component)["spec"]["template"]["spec"]
+    name = next(v["configMap"]["name"] for v in spec["volumes"] if v["name"] == "config")
+    config: Manifest = yaml.safe_load(find(objects, "ConfigMap", name)["data"]["config.yaml"])
+    return config
 
 
 def pod_spec(objects: list[Manifest]) -> Manifest:
@@ -268,11 +296,17 @@ def external_objects() -> dict[str, dict[str, bytes]]:
     """The Secrets and ConfigMaps production-values.yaml names but leaves to the cluster."""
     gateway_ca, server_ca, kafka_ca = trustme.CA(), trustme.CA(), trustme.CA()
     server = server_ca.issue_cert(f"{RELEASE}.{NAMESPACE}.svc", "localhost")
+    query = server_ca.issue_cert(f"{RELEASE}-query.{NAMESPACE}.svc", "localhost")
     return {
         "sluice-grpc-tls": {
             "tls.crt": b"".join(pem.bytes() for pem in server.cert_chain_pems),
             "tls.key": server.private_key_pem.bytes(),
         },
+        "sluice-query-tls": {
+            "tls.crt": b"".join(pem.bytes() for pem in query.cert_chain_pems),
+            "tls.key": query.private_key_pem.bytes(),
+        },
+        "sluice-rollup-postgres": {"dsn": EXTERNAL_POSTGRES_DSN.encode()},
         "sluice-gateway-ca": {"ca.crt": gateway_ca.cert_pem.bytes()},
         "kafka-cluster-ca": {"ca.crt": kafka_ca.cert_pem.bytes()},
         "sluice-kafka-user": {"password": EXTERNAL_KAFKA_PASSWORD.encode()},
@@ -285,5 +319,17 @@ def lay_out_pod(values: Mapping[str, Any], root: Path) -> tuple[PodFixture, list
     objects = render_chart(values)
     spec = pod_spec(objects)
     fixture = PodFixture(objects, spec, server_container(spec), root, external_objects())
+    fixture.lay_out()
+    return fixture, objects
+
+
+def lay_out_component_pod(
+    values: Mapping[str, Any], component: str, root: Path
+) -> tuple[PodFixture, list[Manifest]]:
+    """Render the chart and lay the pod of ``component`` (rollup or query) out under ``root``."""
+    objects = render_chart(values)
+    spec = component_workload(objects, component)["spec"]["template"]["spec"]
+    container = next(c for c in spec["containers"] if c["name"] == component)
+    fixture = PodFixture(objects, spec, container, root, external_objects())
     fixture.lay_out()
     return fixture, objects

@@ -151,3 +151,53 @@ spool_drain_timeout_s: 20
 {{- define "sluice.secretsChecksum" -}}
 {{- list .Values.auth .Values.kafka.sasl | toJson | sha256sum }}
 {{- end }}
+
+{{/*
+The downstream components (rollup, query): names and labels, called with (list $ "rollup").
+Their app.kubernetes.io/name is <name>-<component>, never the gateway's, so no gateway
+selector (Services, PodDisruptionBudget, NetworkPolicy, topology spread) matches their pods.
+*/}}
+{{- define "sluice.componentName" -}}
+{{- $root := index . 0 }}
+{{- $component := index . 1 }}
+{{- printf "%s-%s" (include "sluice.name" $root | trunc (int (sub 62 (len $component))) | trimSuffix "-") $component }}
+{{- end }}
+
+{{/* <fullname>-<suffix...>, the full name shortened so the suffix always fits in 63. */}}
+{{- define "sluice.componentFullname" -}}
+{{- $root := index . 0 }}
+{{- $suffix := rest . | join "-" }}
+{{- printf "%s-%s" (include "sluice.fullname" $root | trunc (int (sub 62 (len $suffix))) | trimSuffix "-") $suffix }}
+{{- end }}
+
+{{- define "sluice.componentSelectorLabels" -}}
+{{- $root := index . 0 }}
+{{- $component := index . 1 -}}
+app.kubernetes.io/name: {{ include "sluice.componentName" (list $root $component) }}
+app.kubernetes.io/instance: {{ $root.Release.Name }}
+app.kubernetes.io/component: {{ $component }}
+{{- end }}
+
+{{/* (list $ component) or (list $ component role): role, e.g. metrics, names the object's part. */}}
+{{- define "sluice.componentLabels" -}}
+{{- $root := index . 0 }}
+{{- $component := index . 1 -}}
+helm.sh/chart: {{ include "sluice.chart" $root }}
+app.kubernetes.io/name: {{ include "sluice.componentName" (list $root $component) }}
+app.kubernetes.io/instance: {{ $root.Release.Name }}
+app.kubernetes.io/component: {{ last . }}
+app.kubernetes.io/version: {{ $root.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ $root.Release.Service }}
+app.kubernetes.io/part-of: sluice
+{{- end }}
+
+{{- define "sluice.storeSecretName" -}}
+{{- default (include "sluice.componentFullname" (list . "rollup" "store")) .Values.rollup.store.existingSecret }}
+{{- end }}
+
+{{/* Secret changes roll a component's pods: the roll-up's Kafka password, the query's tokens. */}}
+{{- define "sluice.componentSecretsChecksum" -}}
+{{- $root := index . 0 }}
+{{- $own := ternary $root.Values.kafka.sasl $root.Values.auth (eq (index . 1) "rollup") }}
+{{- list $own $root.Values.rollup.store | toJson | sha256sum }}
+{{- end }}

@@ -47,21 +47,67 @@ timeoutSeconds: {{ $probe.timeoutSeconds }}
   value: {{ .Values.tracing.samplerArg | quote }}
 {{- end }}
 {{- if eq .Values.auth.mode "token" }}
+{{ include "sluice.tokensEnv" . }}
+{{- end }}
+{{- if .Values.kafka.sasl.enabled }}
+{{ include "sluice.kafkaPasswordEnv" . }}
+{{- end }}
+{{- with .Values.extraEnv }}
+{{- toYaml . | nindent 0 }}
+{{- end }}
+{{- end }}
+
+{{/* The bearer tokens' digests, for the gateway and the query API. */}}
+{{- define "sluice.tokensEnv" -}}
 - name: SLUICE__AUTH__TOKENS
   valueFrom:
     secretKeyRef:
       name: {{ include "sluice.tokensSecretName" . }}
       key: {{ .Values.auth.existingSecretKey }}
 {{- end }}
-{{- if .Values.kafka.sasl.enabled }}
+
+{{/* The Kafka SASL password, for the gateway's producer and the roll-up's consumer. */}}
+{{- define "sluice.kafkaPasswordEnv" -}}
 - name: SLUICE__KAFKA__CLIENT__SASL.PASSWORD
   valueFrom:
     secretKeyRef:
       name: {{ include "sluice.kafkaSecretName" . }}
       key: {{ .Values.kafka.sasl.passwordKey }}
 {{- end }}
-{{- with .Values.extraEnv }}
-{{- toYaml . | nindent 0 }}
+
+{{/* The Kafka CA and client certificate, where kafka.client's ssl.* properties expect them. */}}
+{{- define "sluice.kafkaVolumeMounts" -}}
+{{- $paths := include "sluice.paths" . | fromYaml -}}
+{{- if and .Values.kafka.tls.enabled .Values.kafka.tls.caSecret }}
+- name: kafka-ca
+  mountPath: {{ $paths.kafkaCA }}
+  readOnly: true
+{{- end }}
+{{- if and .Values.kafka.tls.enabled .Values.kafka.tls.clientCertSecret }}
+- name: kafka-client
+  mountPath: {{ $paths.kafkaClient }}
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{- define "sluice.kafkaVolumes" -}}
+{{- if and .Values.kafka.tls.enabled .Values.kafka.tls.caSecret }}
+- name: kafka-ca
+  secret:
+    secretName: {{ .Values.kafka.tls.caSecret }}
+    items:
+      - key: ca.crt
+        path: ca.crt
+{{- end }}
+{{- if and .Values.kafka.tls.enabled .Values.kafka.tls.clientCertSecret }}
+- name: kafka-client
+  secret:
+    secretName: {{ .Values.kafka.tls.clientCertSecret }}
+    items:
+      - key: tls.crt
+        path: tls.crt
+      - key: tls.key
+        path: tls.key
 {{- end }}
 {{- end }}
 
@@ -85,16 +131,7 @@ timeoutSeconds: {{ $probe.timeoutSeconds }}
   readOnly: true
 {{- end }}
 {{- end }}
-{{- if and .Values.kafka.tls.enabled .Values.kafka.tls.caSecret }}
-- name: kafka-ca
-  mountPath: {{ $paths.kafkaCA }}
-  readOnly: true
-{{- end }}
-{{- if and .Values.kafka.tls.enabled .Values.kafka.tls.clientCertSecret }}
-- name: kafka-client
-  mountPath: {{ $paths.kafkaClient }}
-  readOnly: true
-{{- end }}
+{{- include "sluice.kafkaVolumeMounts" . }}
 {{- end }}
 
 {{/* The volumes behind sluice.volumeMounts, but the spool: the workload decides where it lives. */}}
@@ -127,24 +164,7 @@ timeoutSeconds: {{ $probe.timeoutSeconds }}
         path: ca.crt
 {{- end }}
 {{- end }}
-{{- if and .Values.kafka.tls.enabled .Values.kafka.tls.caSecret }}
-- name: kafka-ca
-  secret:
-    secretName: {{ .Values.kafka.tls.caSecret }}
-    items:
-      - key: ca.crt
-        path: ca.crt
-{{- end }}
-{{- if and .Values.kafka.tls.enabled .Values.kafka.tls.clientCertSecret }}
-- name: kafka-client
-  secret:
-    secretName: {{ .Values.kafka.tls.clientCertSecret }}
-    items:
-      - key: tls.crt
-        path: tls.crt
-      - key: tls.key
-        path: tls.key
-{{- end }}
+{{- include "sluice.kafkaVolumes" . }}
 {{- end }}
 
 {{- define "sluice.podTemplate" -}}
@@ -252,6 +272,197 @@ spec:
     {{- toYaml . | nindent 4 }}
   {{- end }}
   {{- with .Values.tolerations }}
+  tolerations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end }}
+
+{{/* An HTTP probe on a component's ops listener: (list path periodSeconds failureThreshold). */}}
+{{- define "sluice.opsProbe" -}}
+httpGet:
+  path: {{ index . 0 }}
+  port: metrics
+periodSeconds: {{ index . 1 }}
+failureThreshold: {{ index . 2 }}
+timeoutSeconds: 2
+{{- end }}
+
+{{/*
+The pod template of a downstream component, (list $ "rollup") or (list $ "query"): the
+gateway's image and pod security, the component's own config file, ports, Secrets,
+resources and scheduling. Probes use the ops listener: /healthz (live while the process
+serves) and /readyz.
+*/}}
+{{- define "sluice.componentPodTemplate" -}}
+{{- $root := index . 0 }}
+{{- $component := index . 1 }}
+{{- $values := index $root.Values $component }}
+{{- $paths := include "sluice.paths" $root | fromYaml }}
+{{- $query := eq $component "query" }}
+{{- if and $query (le (int $values.terminationGracePeriodSeconds) (int $values.preStopSleepSeconds)) }}
+{{- fail (printf "query.terminationGracePeriodSeconds=%d must exceed query.preStopSleepSeconds=%d" (int $values.terminationGracePeriodSeconds) (int $values.preStopSleepSeconds)) }}
+{{- end -}}
+metadata:
+  labels:
+    {{- include "sluice.componentLabels" (list $root $component) | nindent 4 }}
+    {{- with $values.podLabels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  annotations:
+    checksum/config: {{ include (printf "sluice.%sConfig" $component) $root | sha256sum }}
+    checksum/secrets: {{ include "sluice.componentSecretsChecksum" (list $root $component) }}
+    {{- with $values.podAnnotations }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+spec:
+  serviceAccountName: {{ include "sluice.serviceAccountName" $root }}
+  automountServiceAccountToken: false
+  enableServiceLinks: false
+  terminationGracePeriodSeconds: {{ $values.terminationGracePeriodSeconds }}
+  {{- with $values.priorityClassName }}
+  priorityClassName: {{ . }}
+  {{- end }}
+  {{- with $root.Values.imagePullSecrets }}
+  imagePullSecrets:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  securityContext:
+    {{- toYaml $root.Values.podSecurityContext | nindent 4 }}
+  containers:
+    - name: {{ $component }}
+      image: {{ include "sluice.image" $root }}
+      imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+      args:
+        - {{ $component }}
+        - --config
+        - {{ $paths.config }}
+      ports:
+        {{- if $query }}
+        - name: api
+          containerPort: {{ $values.ports.api }}
+          protocol: TCP
+        {{- end }}
+        - name: metrics
+          containerPort: {{ $values.ports.metrics }}
+          protocol: TCP
+      env:
+        - name: PYTHONDONTWRITEBYTECODE
+          value: "1"
+        - name: SLUICE__ROLLUP__STORE__POSTGRES_DSN
+          valueFrom:
+            secretKeyRef:
+              name: {{ include "sluice.storeSecretName" $root }}
+              key: {{ $root.Values.rollup.store.existingSecretKey }}
+        {{- if and $query (eq $root.Values.auth.mode "token") }}
+        {{- include "sluice.tokensEnv" $root | nindent 8 }}
+        {{- end }}
+        {{- if and (not $query) $root.Values.kafka.sasl.enabled }}
+        {{- include "sluice.kafkaPasswordEnv" $root | nindent 8 }}
+        {{- end }}
+        {{- with $values.extraEnv }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+      {{- /* The ops listener starts once the store is open: give PostgreSQL a minute. */}}
+      startupProbe:
+        {{- include "sluice.opsProbe" (list "/healthz" 2 30) | nindent 8 }}
+      livenessProbe:
+        {{- include "sluice.opsProbe" (list "/healthz" 10 3) | nindent 8 }}
+      readinessProbe:
+        {{- include "sluice.opsProbe" (list "/readyz" 5 2) | nindent 8 }}
+      {{- if and $query (gt (int $values.preStopSleepSeconds) 0) }}
+      lifecycle:
+        preStop:
+          sleep:
+            seconds: {{ $values.preStopSleepSeconds }}
+      {{- end }}
+      resources:
+        {{- toYaml $values.resources | nindent 8 }}
+      securityContext:
+        {{- toYaml $root.Values.securityContext | nindent 8 }}
+      volumeMounts:
+        - name: config
+          mountPath: {{ dir $paths.config }}
+          readOnly: true
+        - name: tmp
+          mountPath: {{ $paths.tmp }}
+        {{- if $query }}
+        {{- if $values.tls.enabled }}
+        - name: tls
+          mountPath: {{ $paths.queryTLS }}
+          readOnly: true
+        {{- if $values.tls.clientCASecret }}
+        - name: client-ca
+          mountPath: {{ $paths.queryClientCA }}
+          readOnly: true
+        {{- end }}
+        {{- end }}
+        {{- else }}
+        {{- with include "sluice.kafkaVolumeMounts" $root | trim }}
+        {{- . | nindent 8 }}
+        {{- end }}
+        {{- end }}
+        {{- with $values.extraVolumeMounts }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+  volumes:
+    - name: config
+      configMap:
+        name: {{ include "sluice.componentFullname" (list $root $component) }}
+        items:
+          - key: config.yaml
+            path: {{ base $paths.config }}
+    - name: tmp
+      emptyDir:
+        sizeLimit: 64Mi
+    {{- if $query }}
+    {{- if $values.tls.enabled }}
+    - name: tls
+      secret:
+        secretName: {{ required "query.tls.secretName is required with query.tls.enabled" $values.tls.secretName }}
+        items:
+          - key: tls.crt
+            path: tls.crt
+          - key: tls.key
+            path: tls.key
+    {{- if $values.tls.clientCASecret }}
+    - name: client-ca
+      secret:
+        secretName: {{ $values.tls.clientCASecret }}
+        items:
+          - key: ca.crt
+            path: ca.crt
+    {{- end }}
+    {{- end }}
+    {{- else }}
+    {{- with include "sluice.kafkaVolumes" $root | trim }}
+    {{- . | nindent 4 }}
+    {{- end }}
+    {{- end }}
+    {{- with $values.extraVolumes }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  {{- if $root.Values.topologySpread.enabled }}
+  topologySpreadConstraints:
+    {{- range list "topology.kubernetes.io/zone" "kubernetes.io/hostname" }}
+    - topologyKey: {{ . }}
+      maxSkew: {{ $root.Values.topologySpread.maxSkew }}
+      whenUnsatisfiable: {{ $root.Values.topologySpread.whenUnsatisfiable }}
+      labelSelector:
+        matchLabels:
+          {{- include "sluice.componentSelectorLabels" (list $root $component) | nindent 10 }}
+      matchLabelKeys:
+        - pod-template-hash
+    {{- end }}
+  {{- end }}
+  {{- with $values.nodeSelector }}
+  nodeSelector:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $values.affinity }}
+  affinity:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $values.tolerations }}
   tolerations:
     {{- toYaml . | nindent 4 }}
   {{- end }}

@@ -179,8 +179,22 @@ def errors(schema: dict[str, Any], obj: dict[str, Any]) -> list[str]:
     return [f"{'/'.join(map(str, e.path))}: {e.message}" for e in validator.iter_errors(obj)]
 
 
-def test_service_monitor_uses_only_crd_fields(objects: list[dict[str, Any]]) -> None:
-    assert errors(SERVICE_MONITOR, find(objects, "ServiceMonitor")) == []
+MONITORED_SERVICES = {
+    "sluice": "sluice-metrics",
+    "sluice-rollup": "sluice-rollup-metrics",
+    "sluice-query": "sluice-query-metrics",
+}
+"""Each ServiceMonitor production values render, and the one Service it must select."""
+
+
+@pytest.mark.parametrize("monitor", list(MONITORED_SERVICES))
+def test_service_monitor_uses_only_crd_fields(objects: list[dict[str, Any]], monitor: str) -> None:
+    assert errors(SERVICE_MONITOR, find(objects, "ServiceMonitor", monitor)) == []
+
+
+def test_every_service_monitor_is_checked(objects: list[dict[str, Any]]) -> None:
+    monitors = {o["metadata"]["name"] for o in objects if o["kind"] == "ServiceMonitor"}
+    assert monitors == set(MONITORED_SERVICES)
 
 
 def test_prometheus_rule_uses_only_crd_fields(objects: list[dict[str, Any]]) -> None:
@@ -190,7 +204,7 @@ def test_prometheus_rule_uses_only_crd_fields(objects: list[dict[str, Any]]) -> 
 
 
 def test_the_embedded_schemas_refuse_an_unknown_field(objects: list[dict[str, Any]]) -> None:
-    monitor = find(objects, "ServiceMonitor")
+    monitor = find(objects, "ServiceMonitor", "sluice")
     typo = {**monitor, "spec": {**monitor["spec"], "endpoint": monitor["spec"]["endpoints"]}}
     rule = find(objects, "PrometheusRule")
     group = {**rule["spec"]["groups"][0], "rule": []}
@@ -198,13 +212,14 @@ def test_the_embedded_schemas_refuse_an_unknown_field(objects: list[dict[str, An
     assert errors(PROMETHEUS_RULE, {**rule, "spec": {"groups": [group]}}) != []
 
 
+@pytest.mark.parametrize(("monitor", "service"), list(MONITORED_SERVICES.items()))
 def test_service_monitor_selects_only_the_metrics_service_by_its_port_name(
-    objects: list[dict[str, Any]],
+    objects: list[dict[str, Any]], monitor: str, service: str
 ) -> None:
-    monitor = find(objects, "ServiceMonitor")["spec"]
-    wanted = monitor["selector"]["matchLabels"].items()
+    spec = find(objects, "ServiceMonitor", monitor)["spec"]
+    wanted = spec["selector"]["matchLabels"].items()
     services = [o for o in objects if o["kind"] == "Service"]
     selected = [s for s in services if wanted <= s["metadata"]["labels"].items()]
-    assert [s["metadata"]["name"] for s in selected] == ["sluice-metrics"]
+    assert [s["metadata"]["name"] for s in selected] == [service]
     port_names = {port["name"] for port in selected[0]["spec"]["ports"]}
-    assert {endpoint["port"] for endpoint in monitor["endpoints"]} <= port_names
+    assert {endpoint["port"] for endpoint in spec["endpoints"]} <= port_names

@@ -91,9 +91,11 @@ def test_defaults_render_the_deployment_and_its_companions() -> None:
 
 
 def test_production_values_render_every_optional_part() -> None:
-    rendered = set(kinds(render_chart(production_values())))
-    assert {"StatefulSet", "ServiceMonitor", "PrometheusRule", "Job"} <= rendered
-    assert "Deployment" not in rendered
+    objects = render_chart(production_values())
+    assert {"StatefulSet", "ServiceMonitor", "PrometheusRule", "Job"} <= set(kinds(objects))
+    assert workload(objects)["kind"] == "StatefulSet"
+    deployments = {o["metadata"]["name"] for o in objects if o["kind"] == "Deployment"}
+    assert deployments == {"sluice-rollup", "sluice-query"}
 
 
 def test_probes_ask_the_grpc_health_service_and_never_kafka() -> None:
@@ -309,7 +311,7 @@ def test_hpa_scales_on_cpu_and_on_a_metric_the_server_exports() -> None:
 
 
 def test_network_policy_admits_grpc_and_metrics_and_lets_out_dns_and_kafka() -> None:
-    policy = find(render_chart(production_values()), "NetworkPolicy")["spec"]
+    policy = find(render_chart(production_values()), "NetworkPolicy", "sluice")["spec"]
     ingress_ports = [rule["ports"][0]["port"] for rule in policy["ingress"]]
     egress_ports = {port["port"] for rule in policy["egress"] for port in rule["ports"]}
     assert ingress_ports == ["grpc", "metrics"]
