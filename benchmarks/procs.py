@@ -43,6 +43,23 @@ def exit_on_termination() -> None:
     signal.signal(signal.SIGHUP, leave)
 
 
+def split_by_kind(start: ThreadTimes, end: ThreadTimes, whole_s: float) -> dict[str, float]:
+    """The CPU seconds each kind of thread spent between two ``thread_times`` snapshots, and
+    under ``ENDED`` the rest of ``whole_s`` (the tree's CPU time over the same window).
+
+    A thread alive at the end is counted from its time at the start (0 if it started since).
+    A thread that ended in between is gone from the end snapshot, and what it spent in the
+    window is known only as the part of the whole no live thread accounts for.
+    """
+    split = dict.fromkeys(THREAD_KINDS, 0.0)
+    for key, (kind, seconds) in end.items():
+        before = start.get(key)
+        split[kind] += seconds - (before[1] if before is not None else 0.0)
+    # /proc's per-thread and per-process times are read moments apart: a few ms either way.
+    split[ENDED] = max(whole_s - sum(split.values()), 0.0)
+    return split
+
+
 def pinned(command: Sequence[str], cpus: Sequence[int] | None) -> list[str]:
     """``command`` run through ``taskset`` on ``cpus`` (every thread it starts inherits it)."""
     if not cpus:
@@ -52,6 +69,11 @@ def pinned(command: Sequence[str], cpus: Sequence[int] | None) -> list[str]:
 
 THREAD_KINDS = ("main", "python", "grpc", "librdkafka", "other")
 """The kinds of thread ``thread_kind`` tells apart, in the order tables show them."""
+ENDED = "ended"
+"""Where ``split_by_kind`` puts the CPU time of threads that ended inside the window."""
+
+ThreadTimes = dict[tuple[int, int], tuple[str, float]]
+"""(pid, thread id) → (kind of thread, CPU seconds used so far)."""
 
 
 GRPC_THREADS = ("event_engine", "grpc", "nexting_thread", "default-executo", "timer_manager")
@@ -141,18 +163,18 @@ class Launched:
                 total += times.user + times.system
         return total
 
-    def cpu_seconds_by_thread_kind(self) -> dict[str, float]:
-        """User plus system CPU seconds used so far by the tree's live threads, by
-        ``thread_kind`` (threads that have ended are not counted)."""
-        totals = dict.fromkeys(THREAD_KINDS, 0.0)
+    def thread_times(self) -> ThreadTimes:
+        """Every live thread of the tree: its ``thread_kind`` and the user plus system CPU
+        seconds it has used so far."""
+        times: ThreadTimes = {}
         for process in self.tree():
             with contextlib.suppress(psutil.NoSuchProcess):
                 pid = process.pid
                 main_name = _comm(pid, pid)
                 for thread in process.threads():
                     kind = thread_kind(_comm(pid, thread.id), main_name, thread.id == pid)
-                    totals[kind] += thread.user_time + thread.system_time
-        return totals
+                    times[(pid, thread.id)] = (kind, thread.user_time + thread.system_time)
+        return times
 
     def peak_rss(self) -> tuple[int, int]:
         """(largest peak RSS of one process of the tree, sum of the peaks), in bytes."""

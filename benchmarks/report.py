@@ -190,6 +190,7 @@ THREAD_COLUMNS = (
     ("grpc", "grpc's threads"),
     ("librdkafka", "librdkafka's threads"),
     ("other", "other"),
+    ("ended", "threads ended in the window"),
 )
 
 

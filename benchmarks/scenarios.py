@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from benchmarks.procs import STOP_TIMEOUT_S, Launched, pinned
+from benchmarks.procs import STOP_TIMEOUT_S, Launched, pinned, split_by_kind
 from sluice.broker import TansuBroker, create_topics
 from sluice.kafka.config import DEFAULT_DLQ_TOPIC, DEFAULT_TOPIC
 from sluice.netutil import free_port
@@ -175,10 +175,10 @@ class Bench:
             try:
                 time.sleep(max(0.0, start_at - time.time()))
                 cpu_start = server.cpu_seconds()
-                threads_start = server.cpu_seconds_by_thread_kind()
+                threads_start = server.thread_times()
                 time.sleep(max(0.0, start_at + self.duration_s - time.time()))
                 cpu = server.cpu_seconds() - cpu_start
-                threads_end = server.cpu_seconds_by_thread_kind()
+                threads = split_by_kind(threads_start, server.thread_times(), cpu)
                 load.wait(self.duration_s + 120)
             finally:
                 if load.poll() is None:  # SIGTERM first: it stops its own processes
@@ -192,7 +192,6 @@ class Bench:
             peak, peak_total = server.peak_rss()
         finally:
             server.stop()
-        threads = {kind: threads_end[kind] - threads_start[kind] for kind in threads_end}
         return _summary(report, cpu, threads, peak, peak_total, rate)
 
     def _rate(self, scenario: Scenario) -> float | None:
