@@ -450,6 +450,28 @@ def test_replicas_pdb_and_pod_metadata_follow_their_values() -> None:
     assert pod_annotations(values, "rollup")["team"] == "data"
 
 
+def test_query_autoscaling_puts_an_hpa_on_cpu_in_place_of_its_replica_count() -> None:
+    scaled = render_chart(
+        with_values(ENABLED, query={"autoscaling": {"enabled": True, "maxReplicas": 9}})
+    )
+    workload = component_workload(scaled, "query")
+    assert "replicas" not in workload["spec"]
+    hpa = find(scaled, "HorizontalPodAutoscaler", "sluice-query")["spec"]
+    assert hpa["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": workload["metadata"]["name"],
+    }
+    assert (hpa["minReplicas"], hpa["maxReplicas"]) == (2, 9)
+    [metric] = hpa["metrics"]
+    assert metric["resource"]["name"] == "cpu"
+    assert metric["resource"]["target"]["averageUtilization"] == 70
+
+    fixed = render_chart(ENABLED)
+    assert "HorizontalPodAutoscaler/sluice-query" not in {kind_name(o) for o in fixed}
+    assert component_workload(fixed, "query")["spec"]["replicas"] == 2
+
+
 def test_the_query_pod_leaves_its_service_before_it_stops() -> None:
     query = container(render_chart(ENABLED), "query")
     spec = component_workload(render_chart(ENABLED), "query")["spec"]["template"]["spec"]
@@ -533,6 +555,10 @@ BAD_VALUES: list[tuple[dict[str, Any], str]] = [
     ),
     ({"query": {"ports": {"api": 70000}}}, "/query/ports/api"),
     ({"query": {"replicaCount": 0}}, "/query/replicaCount"),
+    (
+        {"query": {"autoscaling": {"targetCPUUtilizationPercentage": 0}}},
+        "/query/autoscaling/targetCPUUtilizationPercentage",
+    ),
     ({"query": {"tls": {"enabled": True}}}, "/query/tls/secretName"),
     ({"query": {"service": {"type": "Ingress"}}}, "/query/service/type"),
     ({"networkPolicy": {"egress": {"postgresPorts": ["5432"]}}}, "/networkPolicy/egress/postgres"),

@@ -301,7 +301,7 @@ def test_kafka_security_protocol_follows_the_tls_and_sasl_switches(
 
 
 def test_hpa_scales_on_cpu_and_on_a_metric_the_server_exports() -> None:
-    hpa = find(render_chart(production_values()), "HorizontalPodAutoscaler")
+    hpa = find(render_chart(production_values()), "HorizontalPodAutoscaler", "sluice")
     metrics = {m["type"]: m for m in hpa["spec"]["metrics"]}
     assert metrics["Resource"]["resource"]["name"] == "cpu"
     name = metrics["Pods"]["pods"]["metric"]["name"]
