@@ -83,8 +83,8 @@ def load_or_exit(path: Path | None) -> Settings:
         raise SystemExit(EXIT_CONFIG) from None
 
 
-def run_worker(settings: Settings) -> int:
-    """Run one worker in this process, on uvloop."""
+def run_worker(settings: Settings, config: Path | None = None) -> int:
+    """Run one worker in this process, on uvloop; SIGHUP re-reads ``config`` for its tokens."""
     import uvloop
 
     from sluice.ops.logs import configure_logging
@@ -98,7 +98,7 @@ def run_worker(settings: Settings) -> int:
     apply_cpu_scheduling(settings.server.cpu_scheduling)
     configure_tracing()
     try:
-        return uvloop.run(serve(settings, Metrics()))
+        return uvloop.run(serve(settings, Metrics(), lambda: load_settings(config)))
     finally:
         shutdown_tracing()
 
@@ -213,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("sluice: --workers must be at least 1", file=sys.stderr)
             return EXIT_CONFIG
         if args.workers == 1:
-            return run_worker(settings)
+            return run_worker(settings, args.config)
         return run_supervisor(settings, args.config, args.workers)
     if args.command in ("rollup", "query"):
         return run_rollup_or_query(args.command, load_or_exit(args.config))

@@ -146,17 +146,27 @@ def describe(error: ValidationError) -> str:
 
 
 def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
-    """Load, interpolate, override and validate the configuration."""
+    """Load, interpolate, override and validate the configuration, against ``environ`` (by
+    default the process's own environment)."""
     env = dict(os.environ if environ is None else environ)
     data = read_file(path, env) if path is not None else {}
+    if environ is None:
+        # The process's own environment is left alone: a worker reloads its config on
+        # SIGHUP while grpc's and librdkafka's threads may read the environment.
+        return _validated(data)
     saved = dict(os.environ)
     try:
         # pydantic-settings reads os.environ; give it exactly the environment we were handed.
         os.environ.clear()
         os.environ.update(env)
-        return Settings(**data)
-    except ValidationError as exc:
-        raise ConfigError(describe(exc)) from None
+        return _validated(data)
     finally:
         os.environ.clear()
         os.environ.update(saved)
+
+
+def _validated(data: dict[str, Any]) -> Settings:
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(describe(exc)) from None

@@ -8,6 +8,9 @@ drains:
    at the same time HTTP ingest answers new requests 503 and the others once durable;
 3. the gRPC server stops, the pipeline shuts down head-first and the producer flushes;
 4. the process exits 0.
+
+SIGHUP reloads the bearer tokens (from the config file and the environment) and the TLS
+files, for the calls and connections that follow.
 """
 
 from __future__ import annotations
@@ -15,14 +18,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from sluice.auth import build_authenticator, is_loopback
+from sluice.auth import TokenAuth, build_authenticator, is_loopback
 from sluice.collector import tune_for_steady_state
-from sluice.config import Settings
+from sluice.config import ConfigError, Settings
 from sluice.httpingest.listener import HttpIngestListener
 from sluice.netutil import split_host_port
 from sluice.ops.app import build_ops_app
@@ -72,9 +76,15 @@ def grpc_options(settings: Settings) -> list[tuple[str, int]]:
 class Worker:
     """Owns one process's servers and pipeline."""
 
-    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        metrics: Metrics,
+        reload_settings: Callable[[], Settings] | None = None,
+    ) -> None:
         self.settings = settings
         self.metrics = metrics
+        self._reload_settings = reload_settings
         self.pipeline = Pipeline(settings, metrics)
         self.admission = admission = Admission(
             self.pipeline.head,
@@ -86,7 +96,7 @@ class Worker:
             settings.server,
             metrics,
         )
-        auth = build_authenticator(settings.auth)
+        self.auth = auth = build_authenticator(settings.auth)
         self.service = IngestService(admission, auth, settings.server, metrics)
         self.http = (
             HttpIngestListener(
@@ -176,8 +186,31 @@ class Worker:
             },
         )
 
+    def reload(self) -> None:
+        """SIGHUP: re-read the bearer tokens and the TLS files; calls and connections made
+        from now on use them."""
+        self.reload_tokens()
+        self.reload_certificates()
+
+    def reload_tokens(self) -> None:
+        """Re-read the config's ``auth.tokens``; an invalid config keeps the tokens in use."""
+        if self._reload_settings is None or not isinstance(self.auth, TokenAuth):
+            return
+        try:
+            fresh = self._reload_settings()
+        except ConfigError as error:
+            log.error(
+                "SIGHUP: the config is invalid, tokens unchanged", extra={"error": str(error)}
+            )
+            return
+        if fresh.auth.mode != "token":
+            log.error("SIGHUP: auth.mode changes only on a restart; tokens unchanged")
+            return
+        self.auth.use(fresh.auth.tokens)
+        log.info("SIGHUP: auth.tokens reloaded", extra={"tokens": len(fresh.auth.tokens)})
+
     def reload_certificates(self) -> None:
-        """SIGHUP: re-read the TLS files; connections made from now on use them."""
+        """Re-read the TLS files; connections made from now on use them."""
         if self.http is not None and self.settings.http.tls is not None:
             self.http.reload_tls()
         if self.certificates is None:
@@ -220,13 +253,18 @@ class Worker:
         log.info("sluice worker stopped")
 
 
-async def serve(settings: Settings, metrics: Metrics) -> int:
-    """Run one worker until SIGTERM or SIGINT, then drain; returns the exit code."""
-    worker = Worker(settings, metrics)
+async def serve(
+    settings: Settings, metrics: Metrics, reload_settings: Callable[[], Settings] | None = None
+) -> int:
+    """Run one worker until SIGTERM or SIGINT, then drain; returns the exit code.
+
+    On SIGHUP it reloads what ``Worker.reload`` does, the tokens from ``reload_settings()``.
+    """
+    worker = Worker(settings, metrics, reload_settings)
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, worker.request_stop)
-    loop.add_signal_handler(signal.SIGHUP, worker.reload_certificates)
+    loop.add_signal_handler(signal.SIGHUP, worker.reload)
     # The supervisor starts workers with SIGHUP blocked; one that came early arrives now.
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
     try:

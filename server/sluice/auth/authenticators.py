@@ -71,6 +71,10 @@ class TokenAuth:
         self._tokens = {token.sha256: token for token in tokens}
         self._clock = clock or _utc_now
 
+    def use(self, tokens: Iterable[TokenConfig]) -> None:
+        """Accept ``tokens`` from now on, and only them (calls already admitted keep going)."""
+        self._tokens = {token.sha256: token for token in tokens}
+
     def authenticate(self, metadata: Metadata, scope: Scope) -> Principal:
         """The token's tenant; raises ``AuthError`` for bad, expired or insufficient tokens."""
         token = self._tokens.get(token_digest(bearer_token(metadata)))

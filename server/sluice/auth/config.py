@@ -76,7 +76,8 @@ class AuthConfig(ComponentConfig):
     default_tenant: Annotated[str, Field(pattern=TENANT_PATTERN)] = "default"
     """The tenant of every call under ``auth.mode: none``."""
     tokens: tuple[TokenConfig, ...] = ()
-    """``auth.mode: token``'s list of {tenant, sha256, scopes, expires_at}; several per tenant."""
+    """``auth.mode: token``'s list of {tenant, sha256, scopes, expires_at}; several per tenant.
+    SIGHUP reloads them from the config file."""
 
     @model_validator(mode="after")
     def _tokens_match_the_mode(self) -> AuthConfig:
