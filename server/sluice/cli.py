@@ -151,8 +151,9 @@ def create_topics_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_rollup_or_query(command: str, settings: Settings) -> int:
-    """Run ``sluice rollup`` or ``sluice query`` in this process, on uvloop."""
+def run_rollup_or_query(command: str, settings: Settings, config: Path | None = None) -> int:
+    """Run ``sluice rollup`` or ``sluice query`` in this process, on uvloop; ``sluice query``
+    re-reads ``config`` for its tokens on SIGHUP."""
     import uvloop
 
     from sluice.ops.logs import configure_logging
@@ -167,7 +168,7 @@ def run_rollup_or_query(command: str, settings: Settings) -> int:
             return uvloop.run(serve_rollup(settings, Metrics()))
         from sluice.query.service import serve_query
 
-        return uvloop.run(serve_query(settings))
+        return uvloop.run(serve_query(settings, lambda: load_settings(config)))
     except StoreUnavailable as error:
         print(f"sluice: the roll-up store is unavailable: {error}", file=sys.stderr)
         return 1
@@ -216,7 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_worker(settings, args.config)
         return run_supervisor(settings, args.config, args.workers)
     if args.command in ("rollup", "query"):
-        return run_rollup_or_query(args.command, load_or_exit(args.config))
+        return run_rollup_or_query(args.command, load_or_exit(args.config), args.config)
     if args.command == "dev":
         import uvloop
 

@@ -24,9 +24,9 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from sluice.auth import TokenAuth, build_authenticator, is_loopback
+from sluice.auth import build_authenticator, is_loopback
 from sluice.collector import tune_for_steady_state
-from sluice.config import ConfigError, Settings
+from sluice.config import Settings
 from sluice.httpingest.listener import HttpIngestListener
 from sluice.netutil import split_host_port
 from sluice.ops.app import build_ops_app
@@ -38,6 +38,7 @@ from sluice.receiver.admission import Admission
 from sluice.receiver.budget import InflightBudget
 from sluice.receiver.dedup import AckCache
 from sluice.receiver.service import SERVICE_NAME, IngestService
+from sluice.reloads import reload_tokens
 from sluice.tls import CertificateReloader
 
 log = logging.getLogger(__name__)
@@ -194,20 +195,8 @@ class Worker:
 
     def reload_tokens(self) -> None:
         """Re-read the config's ``auth.tokens``; an invalid config keeps the tokens in use."""
-        if self._reload_settings is None or not isinstance(self.auth, TokenAuth):
-            return
-        try:
-            fresh = self._reload_settings()
-        except ConfigError as error:
-            log.error(
-                "SIGHUP: the config is invalid, tokens unchanged", extra={"error": str(error)}
-            )
-            return
-        if fresh.auth.mode != "token":
-            log.error("SIGHUP: auth.mode changes only on a restart; tokens unchanged")
-            return
-        self.auth.use(fresh.auth.tokens)
-        log.info("SIGHUP: auth.tokens reloaded", extra={"tokens": len(fresh.auth.tokens)})
+        if self._reload_settings is not None:
+            reload_tokens(self.auth, self._reload_settings)
 
     def reload_certificates(self) -> None:
         """Re-read the TLS files; connections made from now on use them."""

@@ -18,7 +18,8 @@ from sluice.ops.metrics import Metrics
 from sluice.ops.server import OpsServer
 from sluice.receiver.admission import Admission
 from sluice.receiver.config import DEFAULT_MAX_ID_LENGTH
-from sluice.tls import TlsConfig, TlsError, read_certificate
+from sluice.reloads import reload_tls
+from sluice.tls import TlsConfig
 
 log = logging.getLogger(__name__)
 
@@ -80,16 +81,4 @@ class HttpIngestListener:
         tls = self._config.tls
         if tls is None or self._context is None:
             return False
-        try:
-            read_certificate(tls)
-            self._context.load_cert_chain(tls.cert_file, tls.key_file)
-            if tls.client_ca_file is not None:
-                # Adds the CAs read now; ones removed from the file stay trusted until restart.
-                self._context.load_verify_locations(cafile=tls.client_ca_file)
-        except (TlsError, ssl.SSLError, OSError) as error:
-            log.error(
-                "HTTP ingest TLS certificate not reloaded; keeping the current one: %s", error
-            )
-            return False
-        log.info("HTTP ingest TLS certificate reloaded")
-        return True
+        return reload_tls(self._context, tls, "HTTP ingest")

@@ -23,7 +23,8 @@ class QueryConfig(ComponentConfig):
     listen: str = DEFAULT_LISTEN
     """host:port of the query API; under ``auth.mode: none`` it must be a loopback address."""
     tls: TlsConfig | None = None
-    """Serve HTTPS with this certificate (and, with ``client_ca_file``, require client ones)."""
+    """Serve HTTPS with this certificate (and, with ``client_ca_file``, require client ones);
+    SIGHUP reloads."""
     ops_listen: str = DEFAULT_OPS_LISTEN
     """host:port of ``sluice query``'s ops listener: ``/metrics`` (requests by route and
     status, and their latency), ``/healthz`` and ``/readyz``; never the API's port."""

@@ -3,7 +3,8 @@
 The listener is its own port (``query.listen``), with HTTPS when ``query.tls`` is set;
 never the ops port (``query.ops_listen``: /metrics, /healthz, /readyz). ``sluice query``
 opens the store ``rollup.store`` names (creating its tables if missing), serves until
-SIGTERM or SIGINT, then finishes open requests and exits 0.
+SIGTERM or SIGINT, then finishes open requests and exits 0; SIGHUP reloads its tokens and
+its TLS files.
 """
 
 from __future__ import annotations
@@ -11,29 +12,36 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
-from sluice.auth import build_authenticator
+from sluice.auth import Authenticator, build_authenticator
 from sluice.config import Settings
 from sluice.httpingest.listener import server_context
 from sluice.ops.app import build_ops_app
 from sluice.ops.metrics import Metrics
 from sluice.ops.server import OpsServer
 from sluice.query.app import build_query_app
+from sluice.reloads import reload_tls, reload_tokens
 from sluice.rollup.backends import open_store
 from sluice.rollup.store import RollupStore
 
 log = logging.getLogger(__name__)
 
 
-def query_app(settings: Settings, store: RollupStore, registry: CollectorRegistry) -> FastAPI:
-    """The query app over ``store``, authenticating callers as ``auth`` says and counting its
-    requests in ``registry``."""
+def query_app(
+    settings: Settings,
+    store: RollupStore,
+    registry: CollectorRegistry,
+    auth: Authenticator | None = None,
+) -> FastAPI:
+    """The query app over ``store``, authenticating callers with ``auth`` (by default as the
+    ``auth`` section says) and counting its requests in ``registry``."""
     return build_query_app(
         store,
-        build_authenticator(settings.auth),
+        auth or build_authenticator(settings.auth),
         settings.query,
         token_required=settings.auth.mode != "none",
         registry=registry,
@@ -48,15 +56,33 @@ def query_listener(settings: Settings, app: FastAPI, listen: str | None = None) 
     )
 
 
-async def serve_query(settings: Settings) -> int:
-    """Run ``sluice query`` until SIGTERM or SIGINT; returns the exit code."""
+async def serve_query(
+    settings: Settings, reload_settings: Callable[[], Settings] | None = None
+) -> int:
+    """Run ``sluice query`` until SIGTERM or SIGINT; returns the exit code.
+
+    SIGHUP reloads the tokens (from ``reload_settings()``) and the TLS files, for the
+    requests and connections that follow.
+    """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     store = await asyncio.to_thread(open_store, settings.rollup)
     metrics = Metrics()
-    listener = query_listener(settings, query_app(settings, store, metrics.registry))
+    auth = build_authenticator(settings.auth)
+    tls = settings.query.tls
+    context = None if tls is None else server_context(tls)
+    app = query_app(settings, store, metrics.registry, auth)
+    listener = OpsServer(settings.query.listen, app, context)
+
+    def reload() -> None:
+        if reload_settings is not None:
+            reload_tokens(auth, reload_settings)
+        if tls is not None and context is not None:
+            reload_tls(context, tls, "query API")
+
+    loop.add_signal_handler(signal.SIGHUP, reload)
     # Ready while the API listens: the store is open before it starts.
     ops = OpsServer(
         settings.query.ops_listen, build_ops_app(metrics.registry, lambda: not stop.is_set())

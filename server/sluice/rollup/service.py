@@ -87,6 +87,8 @@ async def serve_rollup(settings: Settings, metrics: Metrics) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    # A reload sent to every sluice process must not end this one (SIGHUP's default action).
+    loop.add_signal_handler(signal.SIGHUP, log.info, "SIGHUP: sluice rollup has nothing to reload")
     ops = OpsServer(settings.rollup.ops_listen, build_ops_app(metrics.registry, service.running))
     failed = False
     try:
