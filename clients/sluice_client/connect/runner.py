@@ -7,10 +7,12 @@ One poll, page by page (one page unless ``source.pagination`` says how to find t
 2. map every item (``mapping``); drift is counted per mapping field, never fatal;
 3. in incremental mode, skip items whose cursor is at or before the checkpoint;
 4. send the readings and wait for their Acks (``flush``);
-5. save the largest cursor seen as the new checkpoint: after every page while the pages come
-   oldest first, so a long backlog is not fetched again after a crash; once the last page is
-   in when they come newest first, since pages not yet fetched hold older items. Pages that
-   come newest first stop at the first page reaching back to the checkpoint.
+5. save the largest cursor seen as the new checkpoint: while the pages come oldest first,
+   a page's cursors are saved once the next page shows the order holds (and the last ones at
+   the end of the poll), so a long backlog is not fetched again after a crash; when they
+   come newest first, once the last page is in, since pages not yet fetched hold older
+   items. Pages that come newest first stop at the first page reaching back to the
+   checkpoint.
 
 So a crash or restart between 1 and 5 fetches and sends the same items again (at least
 once); the checkpoint never passes data the server has not acknowledged.
@@ -116,7 +118,7 @@ class Connector:
         page: Page | None = Page(self.spec.source.url, tuple(self._params().items()))
         fetched_pages: set[Page] = set()
         polls = 1 if self._checkpoint is None else self._checkpoint.polls + 1
-        pending: Cursor = None  # the newest cursor sent and acknowledged but not yet saved
+        held: Cursor = None  # the newest cursor acknowledged and not yet saved
         last: Cursor = None  # the previous page's last cursor
         oldest_first = True
         while page is not None:
@@ -140,16 +142,17 @@ class Connector:
                 report.readings += len(readings)
             oldest_first = oldest_first and _ascending(positions, last)
             last = positions[-1] if positions else last
-            pending = _newer(pending, newest)
-            if oldest_first and pending is not None:
-                self._save(pending, polls)
-                pending = None
+            if oldest_first and held is not None:
+                # This page follows the earlier ones in order: theirs are safe to save.
+                self._save(held, polls)
+                held = None
+            held = _newer(held, newest)
             if not oldest_first and report.seen > seen_before:
                 page = None  # newest first: what follows is older still, and already sent
                 break
             page = self._next_page(page, fetched, fetched_pages, report)
         if report.ok and (page is None or oldest_first):
-            self._save(_newer(self.cursor, pending), polls)
+            self._save(_newer(self.cursor, held), polls)
         elif report.ok:
             held = "pages come newest first and ran out before the checkpoint: it stays"
             report.add_drift(report.pages - 1, Drift(MAX_PAGES_FIELD, held))

@@ -114,7 +114,8 @@ async def test_a_page_that_fails_keeps_what_earlier_pages_acknowledged(tmp_path:
     (report,), sink = await poll(tmp_path, source, connector_spec)
     assert not report.ok
     assert (report.pages, len(sink.readings)) == (2, 4)
-    assert saved_cursor(tmp_path) == minute(2)  # a restart starts after page 2
+    # Page 1 was saved once page 2 showed the order; page 2 waited for page 3 to show it.
+    assert saved_cursor(tmp_path) == minute(1)
 
 
 async def test_newest_first_pages_stop_at_the_checkpoint_and_save_once_done(
@@ -143,6 +144,17 @@ async def test_newest_first_pages_move_no_checkpoint_until_the_last_one(tmp_path
     assert report.more
     assert report.drift == {"source.pagination.max_pages": 1}
     assert saved_cursor(tmp_path) is None
+
+
+async def test_one_item_pages_newest_first_are_not_saved_before_their_order_shows(
+    tmp_path: Path,
+) -> None:
+    failing = ScriptedSource(page(6, next="?p=2"), page(5, next="?p=3"), httpx.Response(500))
+    connector_spec = paged_spec({"next": "$.next"}, retries=0)
+    (report,), sink = await poll(tmp_path, failing, connector_spec)
+    assert not report.ok
+    assert len(sink.readings) == 4
+    assert saved_cursor(tmp_path) is None  # minute 6 alone would have skipped 4 and older
 
 
 async def test_a_next_page_on_another_origin_is_never_fetched(tmp_path: Path) -> None:
