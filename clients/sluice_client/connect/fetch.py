@@ -33,9 +33,9 @@ class Fetched:
 
     body: object
     attempts: int
-    url: str = ""
+    url: str
     """The URL that answered (after redirects): relative next-page links resolve against it."""
-    next_link: str | None = None
+    next_link: str | None
     """The ``Link`` header's ``rel="next"`` URL, if the response has one."""
 
 

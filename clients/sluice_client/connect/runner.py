@@ -72,7 +72,11 @@ def schedule_of(spec: ConnectorSpec) -> Schedule:
     return CronSchedule(spec.cron)
 
 
-def cursor_key(cursor: Cursor) -> tuple[str, float | str]:
+CursorKey = tuple[str, float | str]
+"""A cursor as it compares: its kind, then its value."""
+
+
+def cursor_key(cursor: Cursor) -> CursorKey:
     """How cursors compare: numbers by value, RFC 3339 times by instant, other text as text;
     different kinds do not compare."""
     if isinstance(cursor, int | float) and not isinstance(cursor, bool):
@@ -119,7 +123,7 @@ class Connector:
         fetched_pages: set[Page] = set()
         polls = 1 if self._checkpoint is None else self._checkpoint.polls + 1
         held: Cursor = None  # the newest cursor acknowledged and not yet saved
-        last: Cursor = None  # the previous page's last cursor
+        last: CursorKey | None = None  # the previous page's last cursor
         oldest_first = True
         while page is not None:
             if report.pages == max_pages:
@@ -135,13 +139,13 @@ class Connector:
             report.pages += 1
             report.attempts += fetched.attempts
             seen_before = report.seen
-            readings, positions, newest = self._map(fetched.body, report)
+            readings, keys, newest = self._map(fetched.body, report)
             if readings:
                 await self._sink.send_many(readings)
                 await self._sink.flush()
                 report.readings += len(readings)
-            oldest_first = oldest_first and _ascending(positions, last)
-            last = positions[-1] if positions else last
+            oldest_first = oldest_first and _ascending(keys, last)
+            last = keys[-1] if keys else last
             if oldest_first and held is not None:
                 # This page follows the earlier ones in order: theirs are safe to save.
                 self._save(held, polls)
@@ -154,8 +158,8 @@ class Connector:
         if report.ok and (page is None or oldest_first):
             self._save(_newer(self.cursor, held), polls)
         elif report.ok:
-            held = "pages come newest first and ran out before the checkpoint: it stays"
-            report.add_drift(report.pages - 1, Drift(MAX_PAGES_FIELD, held))
+            stays = "pages come newest first and ran out before the checkpoint: it stays"
+            report.add_drift(report.pages - 1, Drift(MAX_PAGES_FIELD, stays))
         report.cursor = self.cursor
         return self._finish(report)
 
@@ -203,8 +207,10 @@ class Connector:
             params[cursor_param] = str(self.cursor)
         return params
 
-    def _map(self, body: object, report: PollReport) -> tuple[list[Reading], list[Cursor], Cursor]:
-        """The page's readings not yet sent, the cursor of every item that has one (in
+    def _map(
+        self, body: object, report: PollReport
+    ) -> tuple[list[Reading], list[CursorKey], Cursor]:
+        """The page's readings not yet sent, the cursor key of every item that has one (in
         order), and the newest cursor among the items not yet sent."""
         mapping = self.spec.mapping
         try:
@@ -215,45 +221,47 @@ class Connector:
         report.items += len(items)
         since = None if self.cursor is None else cursor_key(self.cursor)
         readings: list[Reading] = []
-        positions: list[Cursor] = []
+        keys: list[CursorKey] = []
         newest: Cursor = None
+        newest_key: CursorKey | None = None
         for index, item in enumerate(items):
             result = mapping.map_item(item)
             for problem in result.drift:
                 report.add_drift(index, problem)
-            position, seen = self._position(index, result.cursor, since, report)
-            if position is not None:
-                positions.append(position)
+            position, key, seen = self._position(index, result.cursor, since, report)
+            if key is not None:
+                keys.append(key)
             if seen:
                 report.seen += 1
                 continue
-            newest = _newer(newest, position)
+            if key is not None and (newest_key is None or key > newest_key):
+                newest, newest_key = position, key
             if result.skipped:
                 report.skipped += 1
             readings.extend(result.readings)
-        return readings, positions, newest
+        return readings, keys, newest
 
     def _position(
         self,
         index: int,
         position: object,
-        since: tuple[str, float | str] | None,
+        since: CursorKey | None,
         report: PollReport,
-    ) -> tuple[Cursor, bool]:
-        """The item's usable cursor (or None), and whether it is at or before the checkpoint
-        (incremental mode)."""
+    ) -> tuple[Cursor, CursorKey | None, bool]:
+        """The item's usable cursor and its key (or None, None), and whether it is at or
+        before the checkpoint (incremental mode)."""
         if self.spec.mode != "incremental" or position is None:
-            return None, False
+            return None, None, False
         if not isinstance(position, str | int | float) or isinstance(position, bool):
             report.add_drift(index, Drift(CURSOR_FIELD, f"{position!r} is not a position"))
-            return None, False
+            return None, None, False
         key = cursor_key(position)
         if since is not None and key[0] != since[0]:
             report.add_drift(
                 index, Drift(CURSOR_FIELD, f"{position!r} is not like {self.cursor!r}")
             )
-            return None, False
-        return position, since is not None and key <= since
+            return None, None, False
+        return position, key, since is not None and key <= since
 
     def _save(self, cursor: Cursor, polls: int) -> None:
         self._checkpoint = Checkpoint(cursor, self.spec.version, self._clock.time(), polls)
@@ -287,9 +295,7 @@ def _newer(cursor: Cursor, other: Cursor) -> Cursor:
     return other
 
 
-def _ascending(positions: list[Cursor], before: Cursor) -> bool:
-    """True when ``positions`` never go back, starting from ``before`` (None: anywhere)."""
-    keys = [cursor_key(position) for position in positions]
-    if before is not None and keys:
-        keys.insert(0, cursor_key(before))
-    return all(earlier <= later for earlier, later in pairwise(keys))
+def _ascending(keys: list[CursorKey], before: CursorKey | None) -> bool:
+    """True when ``keys`` never go back, starting from ``before`` (None: anywhere)."""
+    sequence = keys if before is None else [before, *keys]
+    return all(earlier <= later for earlier, later in pairwise(sequence))

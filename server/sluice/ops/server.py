@@ -45,6 +45,11 @@ class OpsServer:
         self._task: asyncio.Task[None] | None = None
 
     @property
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The context it serves HTTPS with (load renewed certificates into it), or None."""
+        return self._ssl_context
+
+    @property
     def port(self) -> int:
         """The bound port; known once ``start()`` has returned."""
         if self._socket is None:

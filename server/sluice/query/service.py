@@ -71,14 +71,12 @@ async def serve_query(
     store = await asyncio.to_thread(open_store, settings.rollup)
     metrics = Metrics()
     auth = build_authenticator(settings.auth)
-    tls = settings.query.tls
-    context = None if tls is None else server_context(tls)
-    app = query_app(settings, store, metrics.registry, auth)
-    listener = OpsServer(settings.query.listen, app, context)
+    listener = query_listener(settings, query_app(settings, store, metrics.registry, auth))
 
     def reload() -> None:
         if reload_settings is not None:
             reload_tokens(auth, reload_settings)
+        tls, context = settings.query.tls, listener.ssl_context
         if tls is not None and context is not None:
             reload_tls(context, tls, "query API")
 
