@@ -2,10 +2,11 @@
 # Sluice server image: `docker build -t sluice .`
 #
 # Two stages: `build` installs the locked dependencies (requirements.lock, hash-checked,
-# wheels only) and Sluice itself, compiling its C extension (process/_wire.c), into a
+# wheels only) and Sluice's two distributions (clients/: the SDK and the wire code; the
+# server, compiling its C extension, server/sluice/core/_wire.c), into a
 # virtualenv; the final stage copies that virtualenv onto a clean Python image, without the
 # compiler, and runs it as an unprivileged user. The generated protobuf code
-# (server/sluice/v1) is committed, so no protoc runs here.
+# (clients/sluice/v1) is committed, so no protoc runs here.
 #
 # Run it with a config file mounted where the Helm chart mounts it:
 #   docker run -v $PWD/config.yaml:/etc/sluice/config/config.yaml:ro -p 50051:50051 sluice
@@ -26,7 +27,7 @@ WORKDIR /src
 COPY pyproject.toml setup.py README.md ./
 COPY server ./server
 COPY clients ./clients
-RUN /opt/sluice/bin/pip install --no-deps --no-compile . \
+RUN /opt/sluice/bin/pip install --no-deps --no-compile ./clients . \
  && /opt/sluice/bin/python -m compileall -q /opt/sluice/lib
 
 FROM ${PYTHON_IMAGE}

@@ -1,9 +1,10 @@
 # Sluice build and test entry points. GNU make; self-contained on a fresh Debian machine with
 # Python 3.11 and Node 20 (the only network it needs is PyPI, Debian and npm).
 #
-#   make install       .venv with sluice[dev] + the pinned Node tools in tools/ (stamped)
-#   make lint          ruff check, ruff format --check, mypy --strict
-#   make proto         regenerate server/sluice/v1 from protos/
+#   make install       .venv with ./clients and sluice[dev] (editable) + the pinned Node tools
+#                      in tools/ (stamped)
+#   make lint          ruff check, ruff format --check, mypy --strict, import-linter
+#   make proto         regenerate clients/sluice/v1 from protos/
 #   make proto-check   buf lint + buf breaking against the committed baseline image
 #   make proto-baseline  refresh the baseline image (deliberately, after a reviewed change)
 #   make pytest        the test suite only (PYTEST_ARGS=... to narrow it)
@@ -96,14 +97,16 @@ apt-deps:
 $(VENV_BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# A new top-level package (a new __init__.py under server/ or clients/) needs a reinstall:
-# the editable install maps package names to folders when it is made. So does a change to
-# the C extension, which the install compiles into server/sluice/process/.
-$(VENV_STAMP): pyproject.toml setup.py $(wildcard server/sluice/process/_wire*.[ch]) \
-               $(wildcard server/*/__init__.py clients/*/__init__.py) \
+# Two distributions, both editable: sluice-client (clients/) and the server with its
+# development extras. A new package (a new __init__.py) needs a reinstall: the editable
+# install maps package names to folders when it is made. So does a change to the C
+# extension, which the install compiles into server/sluice/core/.
+$(VENV_STAMP): pyproject.toml setup.py clients/pyproject.toml \
+               $(wildcard server/sluice/core/_wire*.[ch]) \
+               $(wildcard server/sluice/*/__init__.py clients/*/__init__.py clients/sluice/*/__init__.py) \
                | $(VENV_BIN)/python
 	$(VENV_BIN)/python -m pip install --quiet --upgrade pip
-	$(VENV_BIN)/python -m pip install --quiet -e '.[dev]'
+	$(VENV_BIN)/python -m pip install --quiet -e ./clients -e '.[dev]'
 	touch $@
 
 # `npm ci` refuses this lock file: the registry here serves only the linux builds of buf, so
@@ -120,10 +123,11 @@ lint: venv
 	$(VENV_BIN)/ruff check $(LINT_DIRS)
 	$(VENV_BIN)/ruff format --check $(LINT_DIRS)
 	$(VENV_BIN)/mypy $(TYPED_DIRS)
+	$(VENV_BIN)/lint-imports
 
 proto: venv
-	$(VENV_BIN)/python -m grpc_tools.protoc -Iprotos --python_out=server --pyi_out=server \
-	  --grpc_python_out=server $(PROTO_SRC)
+	$(VENV_BIN)/python -m grpc_tools.protoc -Iprotos --python_out=clients --pyi_out=clients \
+	  --grpc_python_out=clients $(PROTO_SRC)
 
 proto-check: tools
 	$(BUF) lint
@@ -132,10 +136,13 @@ proto-check: tools
 proto-baseline: tools
 	$(BUF) build protos -o $(PROTO_BASELINE)
 
-# The Docker image installs exactly this set; a test fails when pyproject.toml outgrows it.
+# The Docker image installs exactly this set; a test fails when pyproject.toml or
+# clients/pyproject.toml outgrows it. Both distributions are resolved together (the server
+# takes sluice-client from ./clients), and neither is written into the lock.
 lock: venv
-	$(VENV_BIN)/uv pip compile pyproject.toml --generate-hashes --python-version 3.11 \
-	  --python-platform linux --quiet -o requirements.lock
+	printf './clients[replay,connect]\n.\n' | $(VENV_BIN)/uv pip compile - --generate-hashes \
+	  --python-version 3.11 --python-platform linux --quiet \
+	  --no-emit-package sluice-client --no-emit-package sluice -o requirements.lock
 
 # The benchmark's native transport baseline (grpc's C++ callback API; see benchmarks/).
 native-transport: $(NATIVE_TRANSPORT)

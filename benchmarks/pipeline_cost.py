@@ -38,16 +38,17 @@ from prometheus_client import CollectorRegistry
 from benchmarks.baselines.floor import Floor
 from benchmarks.procs import exit_on_termination
 from benchmarks.workloads import WORKLOADS, BatchFactory, BatchHeader
-from sluice.broker import TansuBroker, create_topics
-from sluice.collector import tune_for_steady_state
-from sluice.config import load_settings
-from sluice.kafka.config import DEFAULT_DLQ_TOPIC, DEFAULT_TOPIC
+from sluice.core.config.settings import load_settings
+from sluice.core.record_contract import DEFAULT_DLQ_TOPIC, DEFAULT_TOPIC
+from sluice.delivery.kafka.topics import create_topics
+from sluice.dev.broker import TansuBroker
+from sluice.frontdoors.receiver.acks import STATUS_NAMES
 from sluice.ops.metrics import Metrics
 from sluice.ops.tracing import new_traceparent
-from sluice.receiver.acks import STATUS_NAMES
-from sluice.scheduling import apply_cpu_scheduling
+from sluice.runtime.collector import tune_for_steady_state
+from sluice.runtime.scheduling import apply_cpu_scheduling
+from sluice.runtime.worker import Worker
 from sluice.v1.ingest_pb2 import Ack
-from sluice.worker import Worker
 
 WINDOW = 128
 BATCH_SIZE = 100

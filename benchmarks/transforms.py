@@ -22,14 +22,14 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from benchmarks.workloads import WORKLOADS, BatchFactory, BatchHeader, Workload
-from sluice.batch import Batch
+from sluice.core._wire import walk
+from sluice.core.batch import Batch
+from sluice.core.config.checks import ChecksConfig, TransformsConfig
+from sluice.core.config.ratelimit import RateLimitConfig
 from sluice.ops.metrics import Metrics
-from sluice.process._wire import walk
-from sluice.process.checker import ReadingChecker
-from sluice.process.config import ChecksConfig, TransformsConfig
-from sluice.ratelimit.config import RateLimitConfig
-from sluice.ratelimit.limiter import RateLimiter
-from sluice.ratelimit.stage import RateLimitStage
+from sluice.stages.process.checker import ReadingChecker
+from sluice.stages.ratelimit.limiter import RateLimiter
+from sluice.stages.ratelimit.stage import RateLimitStage
 from sluice.v1.ingest_pb2 import ReadingBatch
 
 BATCHES = 64

@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from sluice.configdoc import reference
+from sluice.runtime.configdoc import reference
 
 README = Path(__file__).parents[1] / "README.md"
 START, END = "<!-- config-reference:start -->\n", "<!-- config-reference:end -->"

@@ -1,6 +1,6 @@
 """The committed protobuf code and the proto guards agree with protos/.
 
-The generated code in server/sluice/v1 must be exactly what a fresh ``grpc_tools.protoc`` run
+The generated code in clients/sluice/v1 must be exactly what a fresh ``grpc_tools.protoc`` run
 produces, and ``buf lint`` and ``buf breaking`` (the pinned npm ``@bufbuild/buf`` in tools/)
 must pass. The buf guards are also shown to catch a lint violation and a breaking change.
 """
@@ -18,7 +18,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 PROTO = Path("protos/sluice/v1/ingest.proto")
-GENERATED_DIR = REPO / "server" / "sluice" / "v1"
+GENERATED_DIR = REPO / "clients" / "sluice" / "v1"
 GENERATED_FILES = ["ingest_pb2.py", "ingest_pb2.pyi", "ingest_pb2_grpc.py"]
 BUF = REPO / "tools" / "node_modules" / ".bin" / "buf"
 BASELINE = REPO / "protos" / "baseline" / "sluice-v1.binpb"
@@ -51,7 +51,7 @@ def test_committed_code_matches_fresh_protoc_run(fresh_generation: Path, name: s
     fresh = (fresh_generation / name).read_bytes()
     committed = (GENERATED_DIR / name).read_bytes()
     assert committed == fresh, (
-        f"server/sluice/v1/{name} differs from a fresh grpc_tools.protoc run with grpcio-tools "
+        f"clients/sluice/v1/{name} differs from a fresh grpc_tools.protoc run with grpcio-tools "
         f"{version('grpcio-tools')}: run `make proto` and commit the result (the version is "
         "pinned in pyproject.toml; regenerate whenever the pin moves)"
     )

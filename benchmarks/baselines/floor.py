@@ -34,18 +34,18 @@ import uvloop
 from confluent_kafka import KafkaError, Producer
 
 from benchmarks.baselines.transport_ceiling import serve
-from sluice import reasons
-from sluice.batch import Batch
-from sluice.errors import Unavailable
-from sluice.kafka.client import producer_settings
-from sluice.kafka.config import KafkaConfig
-from sluice.kafka.records import dead_letter_record, readings_records
+from sluice.core import reasons
+from sluice.core._wire import walk
+from sluice.core.batch import Batch
+from sluice.core.config.checks import ChecksConfig, TransformsConfig
+from sluice.core.config.kafka import KafkaConfig
+from sluice.core.errors import Unavailable
+from sluice.delivery.kafka.client import producer_settings
+from sluice.delivery.kafka.records import dead_letter_record, readings_records
+from sluice.frontdoors.receiver.acks import ack_for_batch, ack_for_error
 from sluice.ops.tracing import new_traceparent
-from sluice.process._wire import walk
-from sluice.process.checker import ReadingChecker
-from sluice.process.config import ChecksConfig, TransformsConfig
-from sluice.receiver.acks import ack_for_batch, ack_for_error
-from sluice.scheduling import apply_cpu_scheduling
+from sluice.runtime.scheduling import apply_cpu_scheduling
+from sluice.stages.process.checker import ReadingChecker
 from sluice.v1.ingest_pb2 import Ack, ReadingBatch
 
 WINDOW = 32

@@ -29,10 +29,10 @@ from typing import Any
 import grpc
 from confluent_kafka import Producer
 
-from sluice.kafka.config import DEFAULT_TOPIC
-from sluice.process.checker import ReadingChecker
-from sluice.process.config import ChecksConfig, TransformsConfig
-from sluice.scheduling import apply_cpu_scheduling
+from sluice.core.config.checks import ChecksConfig, TransformsConfig
+from sluice.core.record_contract import DEFAULT_TOPIC
+from sluice.runtime.scheduling import apply_cpu_scheduling
+from sluice.stages.process.checker import ReadingChecker
 from sluice.v1.ingest_pb2 import Ack, AckStatus, ReadingBatch, Rejection
 
 THREADS = 16

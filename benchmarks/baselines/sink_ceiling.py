@@ -22,8 +22,8 @@ from collections.abc import Sequence
 from confluent_kafka import Producer
 
 from benchmarks.workloads import WORKLOADS, BatchFactory, BatchHeader
-from sluice.kafka.config import DEFAULT_TOPIC
-from sluice.scheduling import apply_cpu_scheduling
+from sluice.core.record_contract import DEFAULT_TOPIC
+from sluice.runtime.scheduling import apply_cpu_scheduling
 
 RECORDS = 64
 """Distinct pre-encoded records, produced round-robin."""

@@ -20,8 +20,8 @@ from typing import Any
 import grpc
 import uvloop
 
-from sluice.collector import tune_for_steady_state
-from sluice.scheduling import apply_cpu_scheduling
+from sluice.runtime.collector import tune_for_steady_state
+from sluice.runtime.scheduling import apply_cpu_scheduling
 from sluice.v1.ingest_pb2 import Ack, AckStatus, ReadingBatch
 
 SERVICE = "sluice.v1.Ingest"

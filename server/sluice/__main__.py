@@ -1,5 +1,5 @@
 """``python -m sluice``: the same as the ``sluice`` command."""
 
-from sluice.cli import main
+from sluice.runtime.cli import main
 
 raise SystemExit(main())

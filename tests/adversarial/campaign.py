@@ -10,7 +10,7 @@ from typing import TypeVar
 import grpc
 from hypothesis import HealthCheck, settings
 
-from sluice import reasons
+from sluice.core import reasons
 from sluice.v1.ingest_pb2 import Ack, AckStatus, ReadingBatch
 
 T = TypeVar("T")

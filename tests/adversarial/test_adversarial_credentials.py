@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sluice.auth import token_digest
+from sluice.ops.auth import token_digest
 from sluice.v1.ingest_pb2 import AckStatus
 from tests.adversarial.campaign import FUZZ, check_error, count, outcome
 from tests.support.ingest import batch, push, reading, stream

@@ -9,7 +9,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from sluice import reasons
+from sluice.core import reasons
 from sluice.v1.ingest_pb2 import AckStatus
 from tests.adversarial.campaign import check_ack, count
 from tests.support.brokers import consume_records, headers_of

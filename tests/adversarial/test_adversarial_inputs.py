@@ -11,7 +11,7 @@ from typing import Any
 import grpc
 import pytest
 
-from sluice import reasons
+from sluice.core import reasons
 from sluice.v1.ingest_pb2 import Ack, AckStatus, Location, Reading, ReadingBatch
 from tests.adversarial.campaign import CALL_TIMEOUT_S, check_ack, check_error, count, outcome
 from tests.support.ingest import open_channel, reading

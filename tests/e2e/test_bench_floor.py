@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from benchmarks.procs import Launched
-from sluice.broker import TansuBroker
-from sluice.kafka.config import DEFAULT_DLQ_TOPIC, DEFAULT_TOPIC
-from sluice.netutil import free_port
+from sluice.core.netutil import free_port
+from sluice.core.record_contract import DEFAULT_DLQ_TOPIC, DEFAULT_TOPIC
+from sluice.dev.broker import TansuBroker
 from sluice.v1.ingest_pb2 import ReadingBatch, RejectedBatch
 from tests.support.brokers import consume_records, headers_of
 from tests.support.loadruns import drive_briefly

@@ -14,7 +14,7 @@ from benchmarks.loadgen import STREAM_METHOD
 from benchmarks.procs import Launched
 from benchmarks.scenarios import NATIVE_TRANSPORT
 from benchmarks.workloads import WORKLOADS, BatchFactory, BatchHeader
-from sluice.netutil import free_port
+from sluice.core.netutil import free_port
 from sluice.v1.ingest_pb2 import Ack, AckStatus
 from tests.support.loadruns import drive_briefly
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from sluice.config import load_settings
+from sluice.core.config.settings import load_settings
 from tests.support.deploy import (
     KUBERNETES_VERSIONS,
     KUSTOMIZE_BASE,

@@ -64,7 +64,9 @@ def test_the_locked_dependencies_install_and_run_sluice(tmp_path: Path) -> None:
     source = os.pathsep.join(str(REPO / part) for part in ("server", "clients"))
     isolated = {"PATH": os.environ["PATH"], "PYTHONPATH": source}
     imports = run_python(
-        python, ["-c", "import sluice.worker, sluice.dev, sluice_client.simulator"], isolated
+        python,
+        ["-c", "import sluice.runtime.worker, sluice.dev.run, sluice_client.simulator"],
+        isolated,
     )
     check_config = run_python(python, ["-m", "sluice", "check-config"], isolated)
     assert imports.returncode == 0, imports.stderr

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 import yaml
 
-from sluice.auth import token_digest
-from sluice.broker import TansuBroker
-from sluice.netutil import free_port
-from sluice.rollup.embedded import TANSU_CONSUMER
+from sluice.core.netutil import free_port
+from sluice.dev.broker import TansuBroker
+from sluice.dev.rollup import TANSU_CONSUMER
+from sluice.ops.auth import token_digest
 from tests.support.services import SluiceCommand, http_get
 
 pytestmark = pytest.mark.e2e

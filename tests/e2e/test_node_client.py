@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from sluice.broker import TansuBroker
-from sluice.netutil import free_port
+from sluice.core.netutil import free_port
+from sluice.dev.broker import TansuBroker
 from tests.support.servers import SluiceServer
 
 pytestmark = pytest.mark.e2e

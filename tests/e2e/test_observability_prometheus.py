@@ -24,8 +24,8 @@ from typing import Any
 import pytest
 import yaml
 
-from sluice.broker import TansuBroker
-from sluice.netutil import free_port
+from sluice.core.netutil import free_port
+from sluice.dev.broker import TansuBroker
 from sluice_client import IngestClient
 from tests.support.ingest import reading
 from tests.support.processes import ManagedProcess

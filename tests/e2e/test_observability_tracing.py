@@ -32,8 +32,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from sluice.broker import TansuBroker, accepts_tcp, create_topics
-from sluice.netutil import free_port
+from sluice.core.netutil import free_port
+from sluice.delivery.kafka.topics import create_topics
+from sluice.dev.broker import TansuBroker, accepts_tcp
 from sluice.v1.ingest_pb2 import AckStatus, ReadingBatch
 from sluice_client import IngestClient
 from tests.support.brokers import consume_records, headers_of

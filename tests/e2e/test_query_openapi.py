@@ -12,9 +12,9 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
-from sluice.auth import token_digest
-from sluice.netutil import free_port
-from sluice.rollup.sqlite import SqliteRollupStore
+from sluice.core.netutil import free_port
+from sluice.downstream.rollup.sqlite import SqliteRollupStore
+from sluice.ops.auth import token_digest
 from tests.support.rollup import HOUR_NS, random_readings, record
 from tests.support.services import SluiceCommand
 

@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 import yaml
 
-from sluice.broker import TansuBroker, create_topics
-from sluice.netutil import free_port
-from sluice.rollup.embedded import TANSU_CONSUMER
+from sluice.core.netutil import free_port
+from sluice.delivery.kafka.topics import create_topics
+from sluice.dev.broker import TansuBroker
+from sluice.dev.rollup import TANSU_CONSUMER
 from sluice.v1.ingest_pb2 import AckStatus, Reading
 from tests.support.ingest import batch, stream
 from tests.support.rollup import reference

@@ -14,7 +14,8 @@ import pytest
 from faults_gateways import Gateways
 from faults_verdict import Verdict, judge
 
-from sluice.broker import TansuBroker, create_topics
+from sluice.delivery.kafka.topics import create_topics
+from sluice.dev.broker import TansuBroker
 
 SUMMARY_ENV = "SLUICE_FAULTS_SUMMARY"
 DEFAULT_SUMMARY = Path(__file__).parents[2] / "build" / "faults-summary.json"

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from sluice.netutil import free_port
+from sluice.core.netutil import free_port
 
 HOST = "127.0.0.1"
 CHUNK = 64 * 1024

@@ -13,10 +13,10 @@ from conftest import Summary, server_config
 from faults_gateways import Gateways
 from faults_verdict import metric, rids_of, wait_until
 
-from sluice.batch import Record
-from sluice.broker import TansuBroker
-from sluice.spool.frames import HEAD_BYTES
-from sluice.spool.segments import Entry, SegmentLog, segment_name
+from sluice.core.batch import Record
+from sluice.delivery.spool.frames import HEAD_BYTES
+from sluice.delivery.spool.segments import Entry, SegmentLog, segment_name
+from sluice.dev.broker import TansuBroker
 from tests.support.servers import SluiceServer
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(180)]

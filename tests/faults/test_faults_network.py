@@ -15,8 +15,8 @@ from faults_gateways import Gateways
 from faults_proxy import FaultyProxy
 from faults_verdict import metric, wait_until
 
-from sluice.broker import TansuBroker
-from sluice.netutil import free_port
+from sluice.core.netutil import free_port
+from sluice.dev.broker import TansuBroker
 from tests.support.servers import SluiceServer
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(180)]

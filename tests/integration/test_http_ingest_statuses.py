@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from sluice import reasons
-from sluice.netutil import free_port
+from sluice.core import reasons
+from sluice.core.netutil import free_port
 from sluice.v1.ingest_pb2 import ReadingBatch
 from tests.support.brokers import consume_records, headers_of
 from tests.support.servers import SluiceServer

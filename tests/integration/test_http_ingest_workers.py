@@ -14,7 +14,7 @@ import httpx
 import pytest
 import trustme
 
-from sluice.netutil import free_port
+from sluice.core.netutil import free_port
 from tests.support.certs import issue, server_tls
 from tests.support.servers import SluiceServer
 

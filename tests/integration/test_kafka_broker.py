@@ -7,8 +7,9 @@ import os
 import pytest
 from confluent_kafka.admin import AdminClient
 
-from sluice.broker import BrokerError, TansuBroker, accepts_tcp, create_topics
-from sluice.netutil import free_port
+from sluice.core.netutil import free_port
+from sluice.delivery.kafka.topics import create_topics
+from sluice.dev.broker import BrokerError, TansuBroker, accepts_tcp
 
 pytestmark = pytest.mark.integration
 

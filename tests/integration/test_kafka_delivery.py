@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from sluice.broker import TansuBroker, create_topics
-from sluice.kafka.config import KafkaConfig
+from sluice.core.config.kafka import KafkaConfig
+from sluice.delivery.kafka.topics import create_topics
+from sluice.dev.broker import TansuBroker
 from tests.support.brokers import consume_records
 from tests.unit.kafka.kafka_helpers import KafkaPipeline, fault, make_batch, reading
 

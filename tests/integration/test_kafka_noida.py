@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from sluice import reasons
-from sluice.broker import create_topics
-from sluice.errors import DeliveryFailed
-from sluice.kafka.config import KafkaConfig
+from sluice.core import reasons
+from sluice.core.config.kafka import KafkaConfig
+from sluice.core.errors import DeliveryFailed
+from sluice.delivery.kafka.topics import create_topics
 from sluice.v1.ingest_pb2 import ReadingBatch
 from tests.support.brokers import NoidaKafka, consume_records
 from tests.unit.kafka.kafka_helpers import KafkaPipeline, make_batch, reading

@@ -10,10 +10,11 @@ from collections.abc import Callable
 
 import pytest
 
-from sluice import reasons
-from sluice.broker import TansuBroker, create_topics
-from sluice.errors import Unavailable
-from sluice.kafka.config import KafkaConfig
+from sluice.core import reasons
+from sluice.core.config.kafka import KafkaConfig
+from sluice.core.errors import Unavailable
+from sluice.delivery.kafka.topics import create_topics
+from sluice.dev.broker import TansuBroker
 from tests.support.brokers import consume_records
 from tests.unit.kafka.kafka_helpers import KafkaPipeline, make_batch, reading
 

@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 
-from sluice.batch import Record
-from sluice.broker import TansuBroker, create_topics
-from sluice.netutil import free_port
-from sluice.rollup.embedded import TANSU_CONSUMER
-from sluice.rollup.postgres import PostgresRollupStore
+from sluice.core.batch import Record
+from sluice.core.netutil import free_port
+from sluice.delivery.kafka.topics import create_topics
+from sluice.dev.broker import TansuBroker
+from sluice.dev.rollup import TANSU_CONSUMER
+from sluice.downstream.rollup.postgres import PostgresRollupStore
 from sluice.v1.ingest_pb2 import Reading
 from tests.support.rollup import (
     assert_same_figures,

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from sluice.rollup.aggregate import HOUR_S, MINUTE_S
-from sluice.rollup.postgres import PostgresRollupStore
-from sluice.rollup.sqlite import SqliteRollupStore
-from sluice.rollup.store import RollupStore
+from sluice.downstream.rollup.aggregate import HOUR_S, MINUTE_S
+from sluice.downstream.rollup.postgres import PostgresRollupStore
+from sluice.downstream.rollup.sqlite import SqliteRollupStore
+from sluice.downstream.rollup.store import RollupStore
 from sluice.v1.ingest_pb2 import Reading
 from tests.support.rollup import (
     BASE_HOUR_NS,

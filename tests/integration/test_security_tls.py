@@ -13,7 +13,7 @@ import pytest
 import trustme
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from sluice.auth import token_digest
+from sluice.ops.auth import token_digest
 from sluice.v1.ingest_pb2 import AckStatus
 from sluice_client import ConnectError, IngestClient, TlsOptions
 from tests.support.certs import PemFiles, client_tls, issue, server_tls

@@ -13,7 +13,7 @@ import grpc
 import pytest
 import yaml
 
-from sluice.auth import token_digest
+from sluice.ops.auth import token_digest
 from sluice.v1.ingest_pb2 import AckStatus
 from sluice_client import IngestClient
 from tests.support.ingest import batch, reading, stream

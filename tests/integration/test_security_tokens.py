@@ -11,8 +11,8 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from sluice import reasons
-from sluice.auth import token_digest
+from sluice.core import reasons
+from sluice.ops.auth import token_digest
 from sluice.v1.ingest_pb2 import AckStatus
 from sluice_client import CallFailed, IngestClient
 from tests.support.brokers import consume_records, headers_of

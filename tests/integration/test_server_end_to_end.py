@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from google.protobuf import json_format
 
-from sluice import reasons
+from sluice.core import reasons
 from sluice.v1.ingest_pb2 import AckStatus, ReadingBatch, RejectedBatch
 from tests.support.brokers import consume_records
 from tests.support.ingest import batch, push, reading, stream

@@ -12,8 +12,8 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from sluice import reasons
-from sluice.netutil import free_port
+from sluice.core import reasons
+from sluice.core.netutil import free_port
 from sluice.v1.ingest_pb2 import Ack, AckStatus
 from tests.support.brokers import consume_records
 from tests.support.ingest import batch, push, reading, stream

@@ -12,13 +12,14 @@ from typing import Any
 
 import pytest
 
-from sluice import reasons
-from sluice.batch import Batch
-from sluice.broker import TansuBroker, create_topics
-from sluice.errors import Unavailable
-from sluice.kafka.breaker import BreakerState
-from sluice.kafka.config import KafkaConfig
-from sluice.spool.config import SpoolConfig
+from sluice.core import reasons
+from sluice.core.batch import Batch
+from sluice.core.config.kafka import KafkaConfig
+from sluice.core.config.spool import SpoolConfig
+from sluice.core.errors import Unavailable
+from sluice.delivery.breaker import BreakerState
+from sluice.delivery.kafka.topics import create_topics
+from sluice.dev.broker import TansuBroker
 from tests.support.brokers import consume_records
 from tests.unit.kafka.kafka_helpers import KafkaPipeline, make_batch, reading
 

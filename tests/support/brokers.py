@@ -18,9 +18,10 @@ from pathlib import Path
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 
-from sluice.broker import TansuBroker, accepts_tcp, create_topics
-from sluice.kafka.config import DEFAULT_DLQ_TOPIC, DEFAULT_TOPIC
-from sluice.netutil import free_port
+from sluice.core.netutil import free_port
+from sluice.core.record_contract import DEFAULT_DLQ_TOPIC, DEFAULT_TOPIC
+from sluice.delivery.kafka.topics import create_topics
+from sluice.dev.broker import TansuBroker, accepts_tcp
 from tests.support.processes import ManagedProcess
 
 NOIDA_START_TIMEOUT_S = 60.0

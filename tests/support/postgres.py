@@ -25,7 +25,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from sluice.netutil import free_port
+from sluice.core.netutil import free_port
 
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0

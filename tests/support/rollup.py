@@ -9,12 +9,13 @@ from typing import Literal
 
 from confluent_kafka import Producer
 
-from sluice.batch import Batch, Record
-from sluice.kafka.config import DEFAULT_TOPIC, KafkaConfig
-from sluice.kafka.records import readings_records
-from sluice.rollup.aggregate import Aggregate
-from sluice.rollup.decode import DecodedRecord
-from sluice.rollup.store import RollupStore
+from sluice.core.batch import Batch, Record
+from sluice.core.config.kafka import KafkaConfig
+from sluice.core.record_contract import DEFAULT_TOPIC
+from sluice.delivery.kafka.records import readings_records
+from sluice.downstream.rollup.aggregate import Aggregate
+from sluice.downstream.rollup.decode import DecodedRecord
+from sluice.downstream.rollup.store import RollupStore
 from sluice.v1.ingest_pb2 import Reading, ReadingBatch
 
 HOUR_NS = 3600 * 1_000_000_000

@@ -16,7 +16,7 @@ from typing import Any
 import psutil
 import yaml
 
-from sluice.netutil import free_port
+from sluice.core.netutil import free_port
 
 READY_TIMEOUT_S = 30.0
 

@@ -8,13 +8,13 @@ import subprocess
 import sys
 import textwrap
 
-from sluice.collector import YOUNG_THRESHOLD
+from sluice.runtime.collector import YOUNG_THRESHOLD
 
 
 def run_tuned(body: str) -> dict[str, object]:
     """Run ``body`` after ``tune_for_steady_state()`` in a new interpreter; return the JSON
     it prints."""
-    script = "import gc, json\nfrom sluice.collector import tune_for_steady_state\n"
+    script = "import gc, json\nfrom sluice.runtime.collector import tune_for_steady_state\n"
     script += "tune_for_steady_state()\n" + textwrap.dedent(body)
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True

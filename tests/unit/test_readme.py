@@ -7,9 +7,9 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from sluice import reasons
-from sluice.configdoc import reference
+from sluice.core import reasons
 from sluice.ops.metrics import Metrics
+from sluice.runtime.configdoc import reference
 
 README = Path(__file__).parents[2] / "README.md"
 
@@ -27,7 +27,7 @@ def test_the_config_reference_matches_the_config_models() -> None:
     )
     assert match is not None, "README lost its config-reference markers"
     assert match.group(1) == reference(), (
-        "README config reference is stale: run `make docs` (python -m sluice.configdoc)"
+        "README config reference is stale: run `make docs` (python -m sluice.runtime.configdoc)"
     )
 
 

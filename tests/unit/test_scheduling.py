@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from sluice.scheduling import CpuScheduling, apply_cpu_scheduling
+from sluice.runtime.scheduling import CpuScheduling, apply_cpu_scheduling
 
 
 def policies_in_a_thread(policy: CpuScheduling) -> tuple[bool, int, int]:

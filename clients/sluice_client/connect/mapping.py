@@ -24,8 +24,8 @@ from jsonpath_ng import JSONPath
 from jsonpath_ng.exceptions import JSONPathError
 from jsonpath_ng.ext.parser import parse as parse_jsonpath
 
-from sluice.httpingest.timestamps import TimestampError, to_unix_nano
 from sluice.v1.ingest_pb2 import Reading
+from sluice_client.timestamps import TimestampError, json_time_to_unix_nano
 
 _MISSING: Final = object()
 
@@ -192,7 +192,7 @@ class ItemMapping:
 def _nanos(timestamp: Field, item: object) -> int:
     value = timestamp.get(item)
     try:
-        return to_unix_nano(value)
+        return json_time_to_unix_nano(value)
     except TimestampError as exc:
         raise Drift(timestamp.name, f"{timestamp.source}: {exc}") from None
 

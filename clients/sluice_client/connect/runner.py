@@ -29,7 +29,6 @@ from typing import Final, Protocol
 
 import httpx
 
-from sluice.httpingest.timestamps import TimestampError, parse_rfc3339
 from sluice.v1.ingest_pb2 import Reading
 from sluice_client.connect.checkpoint import Checkpoint, CheckpointStore, Cursor
 from sluice_client.connect.fetch import Fetched, FetchError, fetch_json
@@ -45,6 +44,7 @@ from sluice_client.connect.schedule import (
     next_due,
 )
 from sluice_client.connect.spec import ConnectorSpec
+from sluice_client.timestamps import TimestampError, parse_rfc3339
 
 log = logging.getLogger("sluice_client.connect")
 

@@ -23,10 +23,10 @@ from croniter import croniter
 from jsonschema import Draft202012Validator, ValidationError
 from jsonschema.exceptions import best_match
 
-from sluice.config import ConfigError, interpolate
 from sluice_client.cli_common import parse_duration
 from sluice_client.connect.mapping import ItemMapping, compile_field, compile_mapping
 from sluice_client.connect.pages import DEFAULT_MAX_PAGES, NEXT_FIELD, Pagination
+from sluice_client.interpolation import InterpolationError, interpolate
 
 SCHEMA_RESOURCE = "spec.schema.json"
 _REQUIRED = re.compile(r"'([^']+)' is a required property")
@@ -90,7 +90,7 @@ def load_spec(path: Path, environ: Mapping[str, str] | None = None) -> Connector
         document = yaml.safe_load(text)
     except OSError as exc:
         raise SpecError(path, [f"(file): cannot read it: {exc.strerror}"]) from None
-    except ConfigError as exc:
+    except InterpolationError as exc:
         raise SpecError(path, [f"(file): {exc}"]) from None
     except yaml.YAMLError as exc:
         raise SpecError(path, [f"(file): not valid YAML: {exc}"]) from None

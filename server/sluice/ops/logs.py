@@ -19,7 +19,7 @@ from opentelemetry import trace
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
-from sluice.ops.config import LoggingConfig
+from sluice.core.config.ops import LoggingConfig
 
 HANDLER_NAME = "sluice"
 MASK = "***"

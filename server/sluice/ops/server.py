@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import uvicorn
 from starlette.types import ASGIApp
 
-from sluice.netutil import bind_shared
+from sluice.core.netutil import bind_shared
 
 STARTUP_TIMEOUT_S = 10.0
 GRACEFUL_SHUTDOWN_S = 2

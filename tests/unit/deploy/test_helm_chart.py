@@ -11,10 +11,10 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
-from sluice.kafka.config import KafkaConfig
+from sluice.core.config.kafka import KafkaConfig
+from sluice.core.config.server import ServerConfig
+from sluice.core.config.spool import SpoolConfig
 from sluice.ops.metrics import Metrics
-from sluice.receiver.config import ServerConfig
-from sluice.spool.config import SpoolConfig
 from tests.support.deploy import (
     CHART_DIR,
     KUBERNETES_VERSIONS,

@@ -9,20 +9,20 @@ from typing import Any
 import httpx
 from prometheus_client import CollectorRegistry
 
-from sluice.auth import AuthConfig, build_authenticator
-from sluice.httpingest.config import HttpConfig
-from sluice.httpingest.listener import HttpIngestListener
+from sluice.core.config.checks import ChecksConfig, TransformsConfig
+from sluice.core.config.http import HttpConfig
+from sluice.core.config.ratelimit import RateLimitConfig
+from sluice.core.config.server import ServerConfig
+from sluice.frontdoors.httpingest.listener import HttpIngestListener
+from sluice.frontdoors.receiver.admission import Admission
+from sluice.frontdoors.receiver.budget import InflightBudget
+from sluice.frontdoors.receiver.dedup import AckCache
+from sluice.ops.auth import AuthConfig, build_authenticator
 from sluice.ops.metrics import Metrics
-from sluice.process.config import ChecksConfig, TransformsConfig
-from sluice.process.stage import CheckStage
-from sluice.ratelimit.config import RateLimitConfig
-from sluice.ratelimit.limiter import RateLimiter
-from sluice.ratelimit.stage import RateLimitStage
-from sluice.receiver.admission import Admission
-from sluice.receiver.budget import InflightBudget
-from sluice.receiver.config import ServerConfig
-from sluice.receiver.dedup import AckCache
-from sluice.stage import Stage
+from sluice.stages.process.stage import CheckStage
+from sluice.stages.ratelimit.limiter import RateLimiter
+from sluice.stages.ratelimit.stage import RateLimitStage
+from sluice.stages.stage import Stage
 
 TOKEN = "s3cret-token"
 QUERY_ONLY = "query-token"

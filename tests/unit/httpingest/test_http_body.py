@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from sluice.httpingest.body import BodyError, parse_body, to_batch
+from sluice.frontdoors.httpingest.body import BodyError, parse_body, to_batch
 from sluice.v1.ingest_pb2 import Location, Reading
 
 

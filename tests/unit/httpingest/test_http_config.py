@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sluice.config import ConfigError, load_settings
+from sluice.core.config.base import ConfigError
+from sluice.core.config.settings import load_settings
 
 
 def settings_with(**env: str) -> object:

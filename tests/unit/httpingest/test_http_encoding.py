@@ -7,8 +7,8 @@ import zlib
 
 import pytest
 
-from sluice.httpingest.body import BodyError, BodyTooLarge
-from sluice.httpingest.encoding import UnsupportedEncoding, decode_body
+from sluice.frontdoors.httpingest.body import BodyError, BodyTooLarge
+from sluice.frontdoors.httpingest.encoding import UnsupportedEncoding, decode_body
 
 BODY = (
     b'{"readings": [' + b",".join([b'{"device_id": "d", "metric": "m", "value": 1}'] * 50) + b"]}"

@@ -8,12 +8,12 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from sluice import reasons
-from sluice.auth import AuthConfig, TokenConfig
-from sluice.errors import Unavailable
-from sluice.process.config import ChecksConfig
-from sluice.ratelimit.config import BucketConfig, RateLimitConfig, TenantLimits
-from sluice.testing import FailingSink, RecordingSink, readings_after_checks
+from sluice.core import reasons
+from sluice.core.config.checks import ChecksConfig
+from sluice.core.config.ratelimit import BucketConfig, RateLimitConfig, TenantLimits
+from sluice.core.errors import Unavailable
+from sluice.ops.auth import AuthConfig, TokenConfig
+from tests.support.sinks import FailingSink, RecordingSink, readings_after_checks
 from tests.unit.httpingest.http_helpers import (
     QUERY_ONLY,
     TOKEN,

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from sluice import reasons
-from sluice.httpingest.statuses import ack_json, ack_response, http_status
+from sluice.core import reasons
+from sluice.frontdoors.httpingest.statuses import ack_json, ack_response, http_status
 from sluice.v1.ingest_pb2 import Ack, AckStatus, Rejection
 
 S = AckStatus

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sluice.httpingest.timestamps import TimestampError, to_unix_nano
+from sluice_client.timestamps import TimestampError
+from sluice_client.timestamps import json_time_to_unix_nano as to_unix_nano
 
 NOON = 1_717_243_200_000_000_000  # 2024-06-01T12:00:00Z
 

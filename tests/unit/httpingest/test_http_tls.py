@@ -10,8 +10,8 @@ import httpx
 import pytest
 import trustme
 
-from sluice.testing import RecordingSink
 from tests.support.certs import PemFiles, issue, server_tls
+from tests.support.sinks import RecordingSink
 from tests.unit.httpingest.http_helpers import body, reading, serve
 
 

@@ -7,13 +7,13 @@ from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry
 
-from sluice.batch import Batch, ReadingFault
-from sluice.kafka.batcher import RecordBuilder
-from sluice.kafka.config import KafkaConfig
-from sluice.kafka.producer import AsyncProducer
-from sluice.kafka.sink import KafkaSink
+from sluice.core.batch import Batch, ReadingFault
+from sluice.core.config.kafka import KafkaConfig
+from sluice.core.config.spool import SpoolConfig
+from sluice.delivery.kafka.producer import AsyncProducer
+from sluice.delivery.sink import KafkaSink
 from sluice.ops.metrics import Metrics
-from sluice.spool.config import SpoolConfig
+from sluice.stages.batcher import RecordBuilder
 from sluice.v1.ingest_pb2 import Reading, ReadingBatch
 
 RECEIVED_NS = 1_767_323_045_678_901_234

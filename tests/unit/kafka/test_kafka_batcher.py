@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from kafka_helpers import fault, make_batch, reading
 
-from sluice.batch import Batch
-from sluice.kafka.batcher import RecordBuilder
-from sluice.kafka.config import KafkaConfig
-from sluice.testing import RecordingSink
+from sluice.core.batch import Batch
+from sluice.core.config.kafka import KafkaConfig
+from sluice.stages.batcher import RecordBuilder
+from tests.support.sinks import RecordingSink
 
 CONFIG = KafkaConfig(topic="readings", dlq_topic="dead")
 

@@ -7,9 +7,9 @@ import asyncio
 import pytest
 from prometheus_client import CollectorRegistry
 
-from sluice.kafka.breaker import BreakerState, CircuitBreaker, jittered
-from sluice.kafka.config import BreakerConfig
-from sluice.kafka.watch import BreakerWatch
+from sluice.core.config.kafka import BreakerConfig
+from sluice.delivery.breaker import BreakerState, CircuitBreaker, jittered
+from sluice.delivery.watch import BreakerWatch
 from sluice.ops.metrics import Metrics
 
 CLOSED, OPEN, HALF_OPEN = BreakerState.CLOSED, BreakerState.OPEN, BreakerState.HALF_OPEN

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from confluent_kafka import KafkaError
 
-from sluice import reasons
-from sluice.errors import DeliveryFailed, Unavailable
-from sluice.kafka.outcomes import is_producer_fatal, refusal
+from sluice.core import reasons
+from sluice.core.errors import DeliveryFailed, Unavailable
+from sluice.delivery.kafka.outcomes import is_producer_fatal, refusal
 
 
 @pytest.mark.parametrize(

@@ -7,12 +7,12 @@ import asyncio
 import pytest
 from prometheus_client import CollectorRegistry
 
-from sluice import reasons
-from sluice.batch import Record
-from sluice.errors import Unavailable
-from sluice.kafka.config import KafkaConfig
-from sluice.kafka.producer import AsyncProducer
-from sluice.netutil import free_port
+from sluice.core import reasons
+from sluice.core.batch import Record
+from sluice.core.config.kafka import KafkaConfig
+from sluice.core.errors import Unavailable
+from sluice.core.netutil import free_port
+from sluice.delivery.kafka.producer import AsyncProducer
 from sluice.ops.metrics import Metrics
 
 

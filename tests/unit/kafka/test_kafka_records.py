@@ -16,13 +16,13 @@ from kafka_helpers import (
     reading,
 )
 
-from sluice.batch import Batch, ReadingFault, Record
-from sluice.kafka.config import KafkaConfig
-from sluice.kafka.headers import rfc3339_utc
-from sluice.kafka.records import dead_letter_record, readings_records
-from sluice.process._wire import walk
-from sluice.process.checker import ReadingChecker
-from sluice.process.config import ChecksConfig, TransformsConfig
+from sluice.core._wire import walk
+from sluice.core.batch import Batch, ReadingFault, Record
+from sluice.core.config.checks import ChecksConfig, TransformsConfig
+from sluice.core.config.kafka import KafkaConfig
+from sluice.delivery.kafka.headers import rfc3339_utc
+from sluice.delivery.kafka.records import dead_letter_record, readings_records
+from sluice.stages.process.checker import ReadingChecker
 from sluice.v1.ingest_pb2 import Reading, ReadingBatch, RejectedBatch
 
 CAP = 2000

@@ -9,14 +9,14 @@ import pytest
 from kafka_helpers import fault, make_batch, reading
 from prometheus_client import CollectorRegistry
 
-from sluice import reasons
-from sluice.batch import Batch, Record
-from sluice.errors import DeliveryFailed, SluiceError, Unavailable
-from sluice.kafka.batcher import RecordBuilder
-from sluice.kafka.breaker import CircuitBreaker
-from sluice.kafka.config import BreakerConfig, KafkaConfig
-from sluice.kafka.sink import KafkaSink
+from sluice.core import reasons
+from sluice.core.batch import Batch, Record
+from sluice.core.config.kafka import BreakerConfig, KafkaConfig
+from sluice.core.errors import DeliveryFailed, SluiceError, Unavailable
+from sluice.delivery.breaker import CircuitBreaker
+from sluice.delivery.sink import KafkaSink
 from sluice.ops.metrics import Metrics
+from sluice.stages.batcher import RecordBuilder
 
 CONFIG = KafkaConfig(topic="readings", dlq_topic="dead", key="device")
 UNAVAILABLE = Unavailable(reasons.KAFKA_UNAVAILABLE, "broker gone", 1000)
@@ -135,7 +135,7 @@ async def test_a_lost_dead_letter_is_logged_and_does_not_fail_the_batch(
     batch = make_batch([reading(), reading()], faults=[fault(1)])
     producer = await send(ScriptedProducer(), batch)
 
-    with caplog.at_level(logging.WARNING, logger="sluice.kafka.sink"):
+    with caplog.at_level(logging.WARNING, logger="sluice.delivery.sink"):
         producer.deliver(1, UNAVAILABLE)
         producer.deliver(0)
         await settle()

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
-from sluice.ops.config import LoggingConfig
+from sluice.core.config.ops import LoggingConfig
 from sluice.ops.logs import HANDLER_NAME, MASK, configure_logging
 
 Spawn = Callable[..., subprocess.Popen[str]]
@@ -160,7 +160,7 @@ def test_text_format_is_for_humans() -> None:
 
 LOG_TO_STDERR = """
 import logging
-from sluice.ops.config import LoggingConfig
+from sluice.core.config.ops import LoggingConfig
 from sluice.ops.logs import configure_logging
 configure_logging(LoggingConfig())
 logging.getLogger("sluice.child").info("started", extra={"worker": 3})

@@ -7,13 +7,13 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from sluice.batch import Batch
+from sluice.core._wire import walk
+from sluice.core.batch import Batch
+from sluice.core.config.checks import ChecksConfig, TransformsConfig
 from sluice.ops.metrics import Metrics
-from sluice.process._wire import walk
-from sluice.process.config import ChecksConfig, TransformsConfig
-from sluice.process.stage import CheckStage
-from sluice.testing import RecordingSink
+from sluice.stages.process.stage import CheckStage
 from sluice.v1.ingest_pb2 import Reading, ReadingBatch
+from tests.support.sinks import RecordingSink
 
 NOW = 1_700_000_000_123_456_789
 """The receipt time every harness clock returns (2023-11-14T22:13:20Z)."""

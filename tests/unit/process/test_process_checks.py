@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 from process_helpers import NOW, Harness, valid_reading
 
-from sluice import reasons
-from sluice.batch import ReadingFault
-from sluice.config import ConfigError, load_settings
-from sluice.process.config import ChecksConfig
+from sluice.core import reasons
+from sluice.core.batch import ReadingFault
+from sluice.core.config.base import ConfigError
+from sluice.core.config.checks import ChecksConfig
+from sluice.core.config.settings import load_settings
 
 CHECKS = ChecksConfig(
     device_id_max_length=16,

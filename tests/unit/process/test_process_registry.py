@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from process_helpers import Harness, valid_reading
 
-from sluice.config import ConfigError
-from sluice.process.config import TransformsConfig
-from sluice.process.registry import RegisteredDevice, load_registry
-from sluice.testing import readings_after_checks
+from sluice.core.config.base import ConfigError
+from sluice.core.config.checks import TransformsConfig
+from sluice.stages.process.registry import RegisteredDevice, load_registry
+from tests.support.sinks import readings_after_checks
 
 GOOD = """
 devices:

@@ -9,14 +9,14 @@ import pytest
 from process_helpers import NOW, Harness, valid_reading
 from prometheus_client import CollectorRegistry
 
-from sluice import reasons
-from sluice.batch import Batch
-from sluice.errors import BatchRejected
+from sluice.core import reasons
+from sluice.core.batch import Batch
+from sluice.core.config.checks import ChecksConfig, TransformsConfig
+from sluice.core.errors import BatchRejected
 from sluice.ops.metrics import Metrics
-from sluice.process.config import ChecksConfig, TransformsConfig
-from sluice.process.stage import CheckStage
-from sluice.testing import RecordingSink, readings_after_checks
+from sluice.stages.process.stage import CheckStage
 from sluice.v1.ingest_pb2 import ReadingBatch
+from tests.support.sinks import RecordingSink, readings_after_checks
 
 
 async def test_a_mixed_batch_is_handed_on_with_faults_in_index_order(harness: Harness) -> None:

@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 from process_helpers import NOW, Harness, valid_reading
 
-from sluice import reasons
-from sluice.process.config import ChecksConfig, TransformsConfig
-from sluice.process.timestamps import to_unix_nano, unit_of
-from sluice.testing import readings_after_checks
+from sluice.core import reasons
+from sluice.core.config.checks import ChecksConfig, TransformsConfig
+from sluice.stages.process.timestamps import normalise_time as to_unix_nano
+from sluice.stages.process.timestamps import unit_of
+from tests.support.sinks import readings_after_checks
 
 CONVERSIONS: list[tuple[str, float, str, float, str]] = [
     # metric, value sent, unit sent, value stored, unit stored

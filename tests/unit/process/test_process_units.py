@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sluice.process.units import METRIC_UNITS, UNITS, UnitTable
+from sluice.stages.process.units import METRIC_UNITS, UNITS, UnitTable
 
 
 def test_every_spelling_names_exactly_one_unit() -> None:

@@ -1,4 +1,4 @@
-"""The C wire walker (``sluice.process._wire``): walk, screen and assemble a ReadingBatch.
+"""The C wire walker (``sluice.core._wire``): walk, screen and assemble a ReadingBatch.
 
 ``walk`` must never accept bytes that upb refuses, and must agree with upb on everything it
 accepts; it gives None for anything outside the plain encoding, but never for what
@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from process_helpers import NOW
 from wire_encoding import field, tag_entry, time_field, value_field, varint
 
-from sluice.process._wire import Templates, WireBatch, walk
+from sluice.core._wire import Templates, WireBatch, walk
 from sluice.v1.ingest_pb2 import Location, Reading, ReadingBatch
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
@@ -1011,7 +1011,7 @@ def test_a_plan_that_is_not_a_tuple_is_a_type_error() -> None:
 )
 def test_templates_not_initialised_do_not_crash(call: str) -> None:
     code = (
-        "from sluice.process._wire import Templates, walk\n"
+        "from sluice.core._wire import Templates, walk\n"
         "t = Templates.__new__(Templates)\n"
         "try:\n"
         f"    {call}\n"

@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 from process_helpers import NOW
 from wire_encoding import field, tag_entry, time_field, value_field, varint
 
-from sluice.process._wire import walk
-from sluice.process.checker import ReadingChecker
-from sluice.process.config import ChecksConfig, TransformsConfig
-from sluice.process.registry import load_registry
+from sluice.core._wire import walk
+from sluice.core.config.checks import ChecksConfig, TransformsConfig
+from sluice.stages.process.checker import ReadingChecker
+from sluice.stages.process.registry import load_registry
 from sluice.v1.ingest_pb2 import Reading, ReadingBatch
 
 NS = NOW - 5_000_000_000
@@ -180,8 +180,8 @@ def test_caches_that_start_over_mid_batch_change_nothing(
     batches: list[list[tuple[Reading, tuple[float, float] | None, list[bytes], bool]]],
 ) -> None:
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("sluice.process.checker.CACHE_LIMIT", 3)  # read at construction
-        patch.setattr("sluice.process.names.CACHE_LIMIT", 3)
+        patch.setattr("sluice.stages.process.checker.CACHE_LIMIT", 3)  # read at construction
+        patch.setattr("sluice.stages.process.names.CACHE_LIMIT", 3)
         fast, slow = two_checkers("defaults", registry_path)
         for batch in batches:
             raw = b"\x08\x07" + b"".join(encode(*item) for item in batch)

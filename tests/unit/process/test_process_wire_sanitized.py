@@ -17,7 +17,7 @@ import sysconfig
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
-SOURCES = sorted((ROOT / "server" / "sluice" / "process").glob("_wire*.c"))
+SOURCES = sorted((ROOT / "server" / "sluice" / "core").glob("_wire*.c"))
 TESTS = [
     "tests/unit/process/test_process_wire.py",
     "tests/unit/process/test_process_wire_checks.py",
@@ -25,14 +25,14 @@ TESTS = [
 RUNNER = """
 import importlib.util, sys
 import pytest
-import sluice.process
-spec = importlib.util.spec_from_file_location("sluice.process._wire", sys.argv[1])
+import sluice.core
+spec = importlib.util.spec_from_file_location("sluice.core._wire", sys.argv[1])
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
-sys.modules["sluice.process._wire"] = module
-sluice.process._wire = module
+sys.modules["sluice.core._wire"] = module
+sluice.core._wire = module
 code = pytest.main(["-q", "-p", "no:cacheprovider", "-p", "no:randomly", *sys.argv[2:]])
-import sluice.process._wire as used
+import sluice.core._wire as used
 assert used.__file__ == sys.argv[1], used.__file__
 sys.exit(code)
 """

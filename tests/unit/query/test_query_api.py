@@ -10,12 +10,12 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from sluice.auth import AuthConfig, TokenConfig, build_authenticator, token_digest
-from sluice.query.app import build_query_app
-from sluice.query.config import QueryConfig
-from sluice.query.paging import encode_cursor
-from sluice.rollup.sqlite import SqliteRollupStore
-from sluice.rollup.store import StoreUnavailable
+from sluice.core.config.query import QueryConfig
+from sluice.downstream.query.app import build_query_app
+from sluice.downstream.query.paging import encode_cursor
+from sluice.downstream.rollup.sqlite import SqliteRollupStore
+from sluice.downstream.rollup.store import StoreUnavailable
+from sluice.ops.auth import AuthConfig, TokenConfig, build_authenticator, token_digest
 from sluice.v1.ingest_pb2 import Reading
 from tests.support.rollup import BASE_HOUR_NS, random_readings, record, reference
 

@@ -6,9 +6,9 @@ from collections.abc import Mapping
 
 from prometheus_client import CollectorRegistry
 
+from sluice.core.config.ratelimit import BucketConfig, RateLimitConfig, TenantLimits
 from sluice.ops.metrics import Metrics
-from sluice.ratelimit.config import BucketConfig, RateLimitConfig, TenantLimits
-from sluice.ratelimit.limiter import RateLimiter
+from sluice.stages.ratelimit.limiter import RateLimiter
 
 
 class FakeClock:

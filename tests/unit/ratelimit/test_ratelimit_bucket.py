@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sluice.ratelimit.bucket import TokenBucket
+from sluice.stages.ratelimit.bucket import TokenBucket
 
 T0 = 1000.0
 

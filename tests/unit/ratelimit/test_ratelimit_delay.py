@@ -16,11 +16,11 @@ from ratelimit_helpers import (
     make,
 )
 
-from sluice import reasons
-from sluice.errors import RateLimited
+from sluice.core import reasons
+from sluice.core.config.ratelimit import RateLimitConfig, TenantLimits
+from sluice.core.errors import RateLimited
 from sluice.ops.metrics import Metrics
-from sluice.ratelimit.config import RateLimitConfig, TenantLimits
-from sluice.ratelimit.limiter import RateLimiter
+from sluice.stages.ratelimit.limiter import RateLimiter
 
 
 @pytest.mark.parametrize(

@@ -14,9 +14,9 @@ from ratelimit_helpers import (
     total_decisions,
 )
 
-from sluice import reasons
-from sluice.errors import RateLimited
-from sluice.ratelimit.config import TenantLimits
+from sluice.core import reasons
+from sluice.core.config.ratelimit import TenantLimits
+from sluice.core.errors import RateLimited
 
 
 @pytest.mark.parametrize(

@@ -7,16 +7,16 @@ import asyncio
 import pytest
 from prometheus_client import CollectorRegistry
 
-from sluice import reasons
-from sluice.batch import Batch, ReadingFault
-from sluice.errors import RateLimited
+from sluice.core import reasons
+from sluice.core._wire import WireBatch, walk
+from sluice.core.batch import Batch, ReadingFault
+from sluice.core.config.ratelimit import BucketConfig, RateLimitConfig, TenantLimits
+from sluice.core.errors import RateLimited
 from sluice.ops.metrics import Metrics
-from sluice.process._wire import WireBatch, walk
-from sluice.ratelimit.config import BucketConfig, RateLimitConfig, TenantLimits
-from sluice.ratelimit.limiter import RateLimiter
-from sluice.ratelimit.stage import RateLimitStage, accepted_per_device
-from sluice.testing import RecordingSink
+from sluice.stages.ratelimit.limiter import RateLimiter
+from sluice.stages.ratelimit.stage import RateLimitStage, accepted_per_device
 from sluice.v1.ingest_pb2 import Reading, ReadingBatch
+from tests.support.sinks import RecordingSink
 
 
 def make_batch(

@@ -9,8 +9,8 @@ from ratelimit_helpers import (
     make,
 )
 
-from sluice.errors import RateLimited
-from sluice.ratelimit.config import TenantLimits
+from sluice.core.config.ratelimit import TenantLimits
+from sluice.core.errors import RateLimited
 
 
 async def test_refilled_device_buckets_are_swept() -> None:

@@ -7,16 +7,16 @@ from typing import Any
 import grpc
 from prometheus_client import CollectorRegistry
 
-from sluice.auth import AuthConfig, Authenticator, NoAuth
+from sluice.core.config.ratelimit import RateLimitConfig
+from sluice.core.config.server import ServerConfig
+from sluice.frontdoors.receiver.admission import Admission
+from sluice.frontdoors.receiver.budget import InflightBudget
+from sluice.frontdoors.receiver.dedup import AckCache
+from sluice.frontdoors.receiver.service import IngestService
+from sluice.ops.auth import AuthConfig, Authenticator, NoAuth
 from sluice.ops.metrics import Metrics
-from sluice.ratelimit.config import RateLimitConfig
-from sluice.ratelimit.limiter import RateLimiter
-from sluice.receiver.admission import Admission
-from sluice.receiver.budget import InflightBudget
-from sluice.receiver.config import ServerConfig
-from sluice.receiver.dedup import AckCache
-from sluice.receiver.service import IngestService
-from sluice.stage import Stage
+from sluice.stages.ratelimit.limiter import RateLimiter
+from sluice.stages.stage import Stage
 from sluice.v1.ingest_pb2 import Reading, ReadingBatch
 
 

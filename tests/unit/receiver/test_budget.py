@@ -7,8 +7,8 @@ import asyncio
 import pytest
 from prometheus_client import CollectorRegistry
 
+from sluice.frontdoors.receiver.budget import InflightBudget
 from sluice.ops.metrics import Metrics
-from sluice.receiver.budget import InflightBudget
 
 LONG = 5.0
 """A timeout no test reaches: waiters here are released or cancelled well before it."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sluice.receiver.dedup import AckCache, key_for
+from sluice.frontdoors.receiver.dedup import AckCache, key_for
 from sluice.v1.ingest_pb2 import Ack, AckStatus
 
 

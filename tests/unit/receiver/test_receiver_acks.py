@@ -6,10 +6,10 @@ import asyncio
 
 import pytest
 
-from sluice import reasons
-from sluice.batch import Batch, ReadingFault
-from sluice.errors import BatchRejected, DeliveryFailed, RateLimited, Unavailable
-from sluice.receiver.acks import ack_for_batch, ack_for_error
+from sluice.core import reasons
+from sluice.core.batch import Batch, ReadingFault
+from sluice.core.errors import BatchRejected, DeliveryFailed, RateLimited, Unavailable
+from sluice.frontdoors.receiver.acks import ack_for_batch, ack_for_error
 from sluice.v1.ingest_pb2 import AckStatus, Reading, ReadingBatch
 
 S = AckStatus

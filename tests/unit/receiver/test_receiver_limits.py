@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 import grpc
 import pytest
 
-from sluice import reasons
-from sluice.auth import TokenAuth, TokenConfig, token_digest
-from sluice.testing import RecordingSink
+from sluice.core import reasons
+from sluice.ops.auth import TokenAuth, TokenConfig, token_digest
 from sluice.v1.ingest_pb2 import Ack, AckStatus
 from sluice.v1.ingest_pb2_grpc import IngestStub
+from tests.support.sinks import RecordingSink
 from tests.unit.receiver.receiver_helpers import message, start
 
 OK = AckStatus.ACK_STATUS_OK

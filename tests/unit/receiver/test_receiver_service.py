@@ -10,11 +10,11 @@ from typing import Any
 import grpc
 import pytest
 
-from sluice import reasons
-from sluice.errors import Unavailable
-from sluice.testing import FailingSink, RecordingSink
+from sluice.core import reasons
+from sluice.core.errors import Unavailable
 from sluice.v1.ingest_pb2 import Ack, AckStatus
 from sluice.v1.ingest_pb2_grpc import IngestStub
+from tests.support.sinks import FailingSink, RecordingSink
 from tests.unit.receiver.receiver_helpers import Harness, message, start
 
 OK = AckStatus.ACK_STATUS_OK

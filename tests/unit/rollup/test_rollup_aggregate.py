@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sluice.rollup.aggregate import HOUR_S, MINUTE_S, Aggregate, Rollup, bucket_start
+from sluice.downstream.rollup.aggregate import HOUR_S, MINUTE_S, Aggregate, Rollup, bucket_start
 from sluice.v1.ingest_pb2 import Reading, ReadingBatch
 from tests.support.rollup import (
     BASE_HOUR_NS,

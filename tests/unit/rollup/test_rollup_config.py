@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from sluice.config import ConfigError, load_settings
-from sluice.rollup.consumer import consumer_properties
-from sluice.rollup.sqlite import SqliteRollupStore
-from sluice.rollup.store import StoreUnavailable
+from sluice.core.config.base import ConfigError
+from sluice.core.config.settings import load_settings
+from sluice.downstream.rollup.consumer import consumer_properties
+from sluice.downstream.rollup.sqlite import SqliteRollupStore
+from sluice.downstream.rollup.store import StoreUnavailable
 
 
 def test_the_defaults_are_a_local_sqlite_file_and_a_loopback_query_listener() -> None:

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from sluice.rollup.decode import UndecodableRecord, decode_record
+from sluice.downstream.rollup.decode import UndecodableRecord, decode_record
 from sluice.v1.ingest_pb2 import ReadingBatch
 from tests.support.rollup import kafka_records, random_readings
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from sluice.rollup.sqlite import SqliteRollupStore
-from sluice.rollup.store import StoreUnavailable
+from sluice.downstream.rollup.sqlite import SqliteRollupStore
+from sluice.downstream.rollup.store import StoreUnavailable
 from tests.support.rollup import assert_same_figures, random_readings, record, reference, stored
 
 

@@ -7,9 +7,9 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from sluice.batch import Record
+from sluice.core.batch import Record
+from sluice.core.config.spool import SpoolConfig
 from sluice.ops.metrics import Metrics
-from sluice.spool.config import SpoolConfig
 
 
 def record(n: int, key: bytes = b"gw-1", readings: int = 1, size: int = 40) -> Record:

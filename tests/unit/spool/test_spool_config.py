@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from sluice.config import ConfigError, load_settings
-from sluice.spool.config import DEFAULT_DIR
+from sluice.core.config.base import ConfigError
+from sluice.core.config.settings import load_settings
+from sluice.core.config.spool import DEFAULT_DIR
 
 
 def load(tmp_path: Path, text: str) -> None:

@@ -11,17 +11,17 @@ from pathlib import Path
 import pytest
 from spool_helpers import record, values
 
-from sluice.spool import dirs
-from sluice.spool.frames import encode
-from sluice.spool.segments import SegmentLog
+from sluice.delivery.spool import dirs
+from sluice.delivery.spool.frames import encode
+from sluice.delivery.spool.segments import SegmentLog
 
 HOLDER = f"""
 import sys
 sys.path[:0] = {sys.path!r}
 from pathlib import Path
-from sluice.spool import dirs
-from sluice.spool.frames import encode
-from sluice.spool.segments import SegmentLog
+from sluice.delivery.spool import dirs
+from sluice.delivery.spool.frames import encode
+from sluice.delivery.spool.segments import SegmentLog
 from spool_helpers import record
 claim = dirs.claim(Path(sys.argv[1]))
 log = SegmentLog(claim.directory, 1024)

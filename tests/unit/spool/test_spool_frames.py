@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from spool_helpers import record
 
-from sluice.batch import Record
-from sluice.spool.frames import (
+from sluice.core.batch import Record
+from sluice.delivery.spool.frames import (
     HEAD_BYTES,
     Damage,
     Frame,

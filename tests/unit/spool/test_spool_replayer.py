@@ -9,13 +9,13 @@ from pathlib import Path
 
 from spool_helpers import fresh_metrics, record, sample, spool_config, values
 
-from sluice import reasons
-from sluice.batch import Record
-from sluice.errors import DeliveryFailed, SluiceError, Unavailable
+from sluice.core import reasons
+from sluice.core.batch import Record
+from sluice.core.errors import DeliveryFailed, SluiceError, Unavailable
+from sluice.delivery.replayer import Replayer
+from sluice.delivery.spool.segments import segment_ids
+from sluice.delivery.spool.spool import Spool
 from sluice.ops.metrics import Metrics
-from sluice.spool.replayer import Replayer
-from sluice.spool.segments import segment_ids
-from sluice.spool.spool import Spool
 
 UNAVAILABLE = Unavailable(reasons.KAFKA_UNAVAILABLE, "gone", 1000)
 TOO_LARGE = DeliveryFailed(reasons.DELIVERY_FAILED, "too large")

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from spool_helpers import record, values
 
-from sluice.batch import Record
-from sluice.spool.frames import HEAD_BYTES, encode
-from sluice.spool.repair import HEADER_BYTES
-from sluice.spool.segments import Position, SegmentLog, segment_ids, segment_name
+from sluice.core.batch import Record
+from sluice.delivery.spool.frames import HEAD_BYTES, encode
+from sluice.delivery.spool.repair import HEADER_BYTES
+from sluice.delivery.spool.segments import Position, SegmentLog, segment_ids, segment_name
 
 SEGMENT_BYTES = 1024
 
@@ -157,8 +157,8 @@ APPEND_UNTIL_REFUSED = f"""
 import resource, signal, sys
 from pathlib import Path
 sys.path[:0] = {sys.path!r}
-from sluice.spool.frames import encode
-from sluice.spool.segments import SegmentLog
+from sluice.delivery.spool.frames import encode
+from sluice.delivery.spool.segments import SegmentLog
 from spool_helpers import record
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG
 resource.setrlimit(resource.RLIMIT_FSIZE, ({FILE_SIZE_LIMIT}, {FILE_SIZE_LIMIT}))

@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from spool_helpers import fresh_metrics, record, sample, spool_config, values
 
-from sluice import reasons
-from sluice.errors import Unavailable
+from sluice.core import reasons
+from sluice.core.config.spool import SpoolConfig
+from sluice.core.errors import Unavailable
+from sluice.delivery.spool.frames import encode
+from sluice.delivery.spool.segments import SegmentLog, segment_ids
+from sluice.delivery.spool.spool import Spool
 from sluice.ops.metrics import Metrics
-from sluice.spool.config import SpoolConfig
-from sluice.spool.frames import encode
-from sluice.spool.segments import SegmentLog, segment_ids
-from sluice.spool.spool import Spool
 
 
 async def opened(config: SpoolConfig) -> Spool:
@@ -121,7 +121,7 @@ sys.path[:0] = {sys.path!r}
 from pathlib import Path
 from prometheus_client import CollectorRegistry
 from sluice.ops.metrics import Metrics
-from sluice.spool.spool import Spool
+from sluice.delivery.spool.spool import Spool
 from spool_helpers import record, spool_config
 
 async def main() -> None:

@@ -61,9 +61,9 @@ sys.exit(2 if mode == "crash" else 0)
 
 SUPERVISE = """
 import json, sys
-from sluice.ops.config import LoggingConfig
+from sluice.core.config.ops import LoggingConfig
 from sluice.ops.logs import configure_logging
-from sluice.supervisor import Supervisor
+from sluice.runtime.supervisor import Supervisor
 
 worker, events_dir, modes, options = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
 configure_logging(LoggingConfig())

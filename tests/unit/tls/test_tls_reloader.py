@@ -11,7 +11,7 @@ import pytest
 import trustme
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from sluice.tls import CertificateReloader, TlsConfig
+from sluice.ops.tls import CertificateReloader, TlsConfig
 from tests.support.certs import PemFiles, issue
 
 SERVING = health_pb2.HealthCheckResponse.SERVING

@@ -1,0 +1,110 @@
+"""``sluice dev``: a local broker, the server and a simulated fleet, with live throughput,
+and the roll-up (SQLite) with the query API over it, so the fleet's hourly figures show.
+
+Everything runs on loopback and everything started here is stopped on Ctrl-C (or after
+``--duration``): the fleet first, then the server drains, then the query API and the
+roll-up stop, then the broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import signal
+import sys
+import tempfile
+from pathlib import Path
+
+from sluice.core.config.settings import Settings
+from sluice.core.config.spool import DEFAULT_DIR as DEFAULT_SPOOL_DIR
+from sluice.delivery.kafka.topics import create_topics
+from sluice.dev.broker import TansuBroker
+from sluice.dev.rollup import EmbeddedRollup, with_dev_rollup
+from sluice.ops.metrics import Metrics
+from sluice.runtime.worker import Worker
+
+DEV_STREAMS = 4
+DEV_INVALID_FRACTION = 0.01
+
+
+def with_dev_spool(settings: Settings, directory: Path) -> Settings:
+    """``settings`` spooling into ``directory``, unless ``spool.dir`` was configured: the dev
+    broker keeps nothing across runs, so neither does the dev spool."""
+    if settings.spool.dir != DEFAULT_SPOOL_DIR:
+        return settings
+    spool = settings.spool.model_copy(update={"dir": directory})
+    return settings.model_copy(update={"spool": spool})
+
+
+def with_bootstrap(settings: Settings, bootstrap: str) -> Settings:
+    """``settings`` pointed at the local broker."""
+    kafka = settings.kafka.model_copy(update={"bootstrap_servers": bootstrap})
+    return settings.model_copy(update={"kafka": kafka})
+
+
+async def run_dev(settings: Settings, devices: int, rate: float, duration: float | None) -> int:
+    """Run the embedded default until Ctrl-C or ``duration`` seconds; returns the exit code."""
+    from sluice_client.fleet import Fleet
+    from sluice_client.simulator import print_progress, print_summary
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+
+    broker = TansuBroker()
+    broker.start()
+    spool_dir = tempfile.mkdtemp(prefix="sluice-dev-spool-")
+    rollup_dir = tempfile.mkdtemp(prefix="sluice-dev-rollup-")
+    try:
+        create_topics(broker.bootstrap, [settings.kafka.topic, settings.kafka.dlq_topic])
+        settings = with_dev_spool(with_bootstrap(settings, broker.bootstrap), Path(spool_dir))
+        worker = Worker(settings, Metrics())
+        await worker.start()
+        embedded = EmbeddedRollup(with_dev_rollup(settings, Path(rollup_dir)), worker.metrics)
+        print(
+            f"sluice dev: broker {broker.bootstrap}, gRPC 127.0.0.1:{worker.grpc_port}, "
+            f"ops {settings.ops.listen}; {devices} devices at {rate:,.0f} readings/s. "
+            "Ctrl-C stops.",
+            flush=True,
+        )
+        try:
+            await embedded.start()
+            print(
+                f"sluice dev: hourly roll-ups at {embedded.query_url}/docs, e.g. "
+                f"curl {embedded.query_url}/v1/metrics/temperature/hourly",
+                flush=True,
+            )
+            fleet = Fleet(
+                f"127.0.0.1:{worker.grpc_port}",
+                devices=devices,
+                rate=rate,
+                streams=min(DEV_STREAMS, devices),
+                invalid_fraction=DEV_INVALID_FRACTION,
+            )
+            progress = asyncio.create_task(print_progress(fleet))
+            try:
+                await fleet.run(stop if duration is None else _first(stop, duration))
+            finally:
+                progress.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await progress
+            print_summary(fleet.stats)
+            if await embedded.catch_up(fleet.stats.readings_accepted):
+                print(embedded.summary(), flush=True)
+        finally:
+            await worker.shutdown()
+            await embedded.shutdown()
+    finally:
+        broker.stop()
+        shutil.rmtree(spool_dir, ignore_errors=True)
+        shutil.rmtree(rollup_dir, ignore_errors=True)
+    print("sluice dev: stopped", file=sys.stderr, flush=True)
+    return 0
+
+
+def _first(stop: asyncio.Event, duration: float) -> asyncio.Event:
+    """An event set by ``stop`` or after ``duration`` seconds, whichever comes first."""
+    asyncio.get_running_loop().call_later(duration, stop.set)
+    return stop

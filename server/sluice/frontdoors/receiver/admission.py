@@ -1,0 +1,206 @@
+"""Admission: from the raw bytes of one request to an Ack, through the pipeline.
+
+This is the per-batch path shared by ``Ingest.Stream`` and ``Ingest.Push``:
+
+1. charge the tenant's byte bucket, before parsing, so a flood of garbage is limited too;
+2. walk it in C, or parse it with upb when it is not plainly encoded (an undecodable
+   message is a stream-level error);
+3. answer a batch this process has already acknowledged from memory, or join the copy of it
+   that is still in flight, so a resend is never produced twice;
+4. take room in the bounded in-flight budget, waiting at most ``backpressure_timeout_s``;
+5. hand the batch to the pipeline and call ``on_ack`` once it is durable, or refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from google.protobuf.message import DecodeError
+from opentelemetry import trace
+
+from sluice.core import reasons
+from sluice.core._wire import WireBatch, walk
+from sluice.core.batch import Batch, reading_count
+from sluice.core.config.server import ServerConfig
+from sluice.core.errors import BatchRejected, RateLimited, Unavailable
+from sluice.frontdoors.receiver.acks import (
+    FINAL_STATUSES,
+    STATUS_NAMES,
+    ack_for_batch,
+    ack_for_error,
+    undecodable,
+)
+from sluice.frontdoors.receiver.budget import InflightBudget
+from sluice.frontdoors.receiver.dedup import AckCache
+from sluice.ops.metrics import Metrics
+from sluice.ops.tracing import new_traceparent, spans_unread, traceparent_of
+from sluice.stages.ratelimit.limiter import RateLimiter
+from sluice.stages.stage import Stage
+from sluice.v1.ingest_pb2 import Ack, AckStatus, ReadingBatch
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("sluice.receiver")
+
+AckCallback = Callable[[Ack], None]
+OVERLOADED_RETRY_AFTER_MS = 1000
+REFUSED_STATUSES = frozenset({AckStatus.ACK_STATUS_REJECTED, AckStatus.ACK_STATUS_RATE_LIMITED})
+
+
+class Admission:
+    """Admits raw requests into the pipeline and reports each one's Ack exactly once."""
+
+    def __init__(
+        self,
+        head: Stage,
+        limiter: RateLimiter,
+        budget: InflightBudget,
+        ack_cache: AckCache,
+        config: ServerConfig,
+        metrics: Metrics,
+    ) -> None:
+        self._head = head
+        self._limiter = limiter
+        self._budget = budget
+        self._ack_cache = ack_cache
+        self._timeout = config.backpressure_timeout_s
+        self._max_id_length = config.max_id_length
+        self._metrics = metrics
+        self._spans_unread = spans_unread()
+        self._batches: dict[int, Any] = {}
+        """The ``sluice_batches`` child of each Ack status, looked up once."""
+
+    async def submit(
+        self, tenant: str, raw: bytes, on_ack: AckCallback, traceparent: str = ""
+    ) -> None:
+        """Take one request. ``on_ack`` is called once with its Ack, possibly later.
+
+        ``traceparent`` is the caller's trace context, for when no span is made per batch.
+
+        Raises ``StreamError`` when ``raw`` is not a ReadingBatch.
+        """
+        try:
+            await self._limiter.admit_bytes(tenant, len(raw))
+        except RateLimited as limited:
+            self._answer(on_ack, ack_for_error(self._parse(raw).seq, limited), 0)
+            return
+        parsed = walk(raw) or self._parse(raw)
+        count = reading_count(parsed)
+        self._metrics.readings_received.inc(count)
+        max_id = self._max_id_length
+        if len(parsed.session_id) > max_id or len(parsed.source_id) > max_id:
+            self._answer(on_ack, ack_for_error(parsed.seq, self._id_too_long(parsed)), count)
+            return
+
+        acks = self._ack_cache
+        key = acks.key_for(tenant, parsed.session_id, parsed.seq)
+        if key is not None:
+            cached = acks.get(key)
+            if cached is not None:
+                on_ack(cached)
+                return
+            if acks.join(key, on_ack):
+                return
+
+        size = len(raw)
+        if not await self._budget.acquire(size, count, self._timeout):
+            overloaded = Unavailable(
+                reasons.OVERLOADED,
+                f"the server's in-flight queue stayed full for {self._timeout:g}s",
+                OVERLOADED_RETRY_AFTER_MS,
+            )
+            self._answer(on_ack, ack_for_error(parsed.seq, overloaded), count)
+            return
+
+        loop = asyncio.get_running_loop()
+        # Unread spans are not made per batch: the call's trace context is enough.
+        span = None if self._spans_unread else tracer.start_span("sluice.batch")
+        if span is not None:
+            traceparent = traceparent_of(span)
+        elif not traceparent:
+            traceparent = new_traceparent()
+        if span is not None and span.is_recording():
+            span.set_attributes(
+                {
+                    "sluice.tenant": tenant,
+                    "sluice.session_id": parsed.session_id,
+                    "sluice.seq": parsed.seq,
+                    "sluice.readings": count,
+                }
+            )
+        batch = Batch(
+            tenant=tenant,
+            raw=raw,
+            parsed=parsed,
+            received_unix_ns=time.time_ns(),
+            received_monotonic=time.monotonic(),
+            done=loop.create_future(),
+            traceparent=traceparent,
+        )
+        if key is not None:
+            acks.begin(key, on_ack)
+
+        def finish(done: asyncio.Future[None]) -> None:
+            error = None if done.cancelled() else done.exception()
+            if done.cancelled():
+                error = Unavailable(reasons.DRAINING, "the batch was abandoned", 1000)
+            ack = ack_for_batch(batch) if error is None else ack_for_error(parsed.seq, error)
+            self._budget.release(size, count)
+            self._metrics.ack_latency.observe(time.monotonic() - batch.received_monotonic)
+            if span is not None:
+                if span.is_recording():
+                    status = STATUS_NAMES.get(ack.status, str(ack.status))
+                    span.set_attribute("sluice.status", status)
+                span.end()
+            if key is None:
+                self._answer(on_ack, ack, count)
+                return
+            callbacks = acks.settle(key, ack, ack.status in FINAL_STATUSES)
+            self._count(ack, count)
+            for callback in callbacks:
+                callback(ack)
+
+        batch.done.add_done_callback(finish)
+        try:
+            await self._head.consume(batch)
+        except Exception as error:
+            if not batch.done.done():
+                batch.done.set_exception(error)
+
+    def _answer(self, on_ack: AckCallback, ack: Ack, count: int) -> None:
+        self._count(ack, count)
+        on_ack(ack)
+
+    def _count(self, ack: Ack, count: int) -> None:
+        metrics = self._metrics
+        batches = self._batches.get(ack.status)
+        if batches is None:
+            batches = metrics.batches.labels(status=STATUS_NAMES.get(ack.status, "UNKNOWN"))
+            self._batches[ack.status] = batches
+        batches.inc()
+        if ack.accepted:
+            metrics.readings_accepted.inc(ack.accepted)
+        if ack.status in REFUSED_STATUSES and ack.reason != reasons.NO_VALID_READINGS:
+            metrics.readings_rejected.labels(reason=ack.reason).inc(count)
+
+    def _id_too_long(self, message: WireBatch | ReadingBatch) -> BatchRejected:
+        # Ids outlive the batch (in the dedup cache, in Kafka headers), so they are bounded.
+        field, reason = "session_id", reasons.SESSION_ID_INVALID
+        if len(message.source_id) > self._max_id_length:
+            field, reason = "source_id", reasons.SOURCE_ID_INVALID
+        length = len(getattr(message, field))
+        return BatchRejected(
+            reason,
+            f"{field}: is {length} characters, the limit is "
+            f"server.max_id_length={self._max_id_length}",
+        )
+
+    @staticmethod
+    def _parse(raw: bytes) -> ReadingBatch:
+        try:
+            return ReadingBatch.FromString(raw)
+        except DecodeError as exc:
+            raise undecodable(str(exc) or "decode error") from None
