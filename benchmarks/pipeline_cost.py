@@ -41,7 +41,7 @@ from benchmarks.workloads import WORKLOADS, BatchFactory, BatchHeader
 from sluice.core.config.settings import load_settings
 from sluice.core.record_contract import DEFAULT_DLQ_TOPIC, DEFAULT_TOPIC
 from sluice.delivery.kafka.topics import create_topics
-from sluice.dev.broker import TansuBroker
+from sluice.embedded.broker import TansuBroker
 from sluice.frontdoors.receiver.acks import STATUS_NAMES
 from sluice.ops.metrics import Metrics
 from sluice.ops.tracing import new_traceparent

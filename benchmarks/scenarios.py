@@ -22,7 +22,7 @@ from benchmarks.procs import STOP_TIMEOUT_S, Launched, pinned, split_by_kind
 from sluice.core.netutil import free_port
 from sluice.core.record_contract import DEFAULT_DLQ_TOPIC, DEFAULT_TOPIC
 from sluice.delivery.kafka.topics import create_topics
-from sluice.dev.broker import TansuBroker
+from sluice.embedded.broker import TansuBroker
 
 PYTHON = sys.executable
 NATIVE_TRANSPORT = Path(__file__).resolve().parent.parent / "build" / "native_transport"

@@ -13,7 +13,7 @@ import pytest
 from benchmarks.procs import Launched
 from sluice.core.netutil import free_port
 from sluice.core.record_contract import DEFAULT_DLQ_TOPIC, DEFAULT_TOPIC
-from sluice.dev.broker import TansuBroker
+from sluice.embedded.broker import TansuBroker
 from sluice.v1.ingest_pb2 import ReadingBatch, RejectedBatch
 from tests.support.brokers import consume_records, headers_of
 from tests.support.loadruns import drive_briefly

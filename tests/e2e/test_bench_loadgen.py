@@ -16,7 +16,7 @@ import pytest
 from benchmarks.loadgen import LoadConfig, percentile, run_load
 from benchmarks.workloads import BAD_DEVICE_ID, DEVICES, WORKLOADS, BatchFactory, BatchHeader
 from sluice.core.config.checks import ChecksConfig, TransformsConfig
-from sluice.dev.broker import TansuBroker
+from sluice.embedded.broker import TansuBroker
 from sluice.stages.process.checker import ReadingChecker
 from sluice.v1.ingest_pb2 import Reading, ReadingBatch
 from tests.support.servers import SluiceServer

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sluice.dev.broker import TansuBroker
+from sluice.embedded.broker import TansuBroker
 from tests.support.servers import SluiceServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]

@@ -65,7 +65,7 @@ def test_the_locked_dependencies_install_and_run_sluice(tmp_path: Path) -> None:
     isolated = {"PATH": os.environ["PATH"], "PYTHONPATH": source}
     imports = run_python(
         python,
-        ["-c", "import sluice.runtime.worker, sluice.dev.run, sluice_client.simulator"],
+        ["-c", "import sluice.runtime.worker, sluice.runtime.dev, sluice_client.simulator"],
         isolated,
     )
     check_config = run_python(python, ["-m", "sluice", "check-config"], isolated)

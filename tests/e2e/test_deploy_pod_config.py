@@ -18,7 +18,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from sluice.core.netutil import free_port
 from sluice.core.record_contract import DEFAULT_DLQ_TOPIC, DEFAULT_TOPIC
-from sluice.dev.broker import TansuBroker
+from sluice.embedded.broker import TansuBroker
 from tests.support.deploy import (
     SERVICE_LINKS,
     PodFixture,

@@ -14,9 +14,9 @@ import pytest
 import yaml
 
 from sluice.core.netutil import free_port
-from sluice.dev.broker import TansuBroker
-from sluice.dev.rollup import TANSU_CONSUMER
+from sluice.embedded.broker import TansuBroker
 from sluice.ops.auth import token_digest
+from sluice.runtime.dev_rollup import TANSU_CONSUMER
 from tests.support.services import SluiceCommand, http_get
 
 pytestmark = pytest.mark.e2e

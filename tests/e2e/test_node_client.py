@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from sluice.core.netutil import free_port
-from sluice.dev.broker import TansuBroker
+from sluice.embedded.broker import TansuBroker
 from tests.support.servers import SluiceServer
 
 pytestmark = pytest.mark.e2e

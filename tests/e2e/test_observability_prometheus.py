@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from sluice.core.netutil import free_port
-from sluice.dev.broker import TansuBroker
+from sluice.embedded.broker import TansuBroker
 from sluice_client import IngestClient
 from tests.support.ingest import reading
 from tests.support.processes import ManagedProcess

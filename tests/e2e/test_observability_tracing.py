@@ -34,7 +34,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from sluice.core.netutil import free_port
 from sluice.delivery.kafka.topics import create_topics
-from sluice.dev.broker import TansuBroker, accepts_tcp
+from sluice.embedded.broker import TansuBroker, accepts_tcp
 from sluice.v1.ingest_pb2 import AckStatus, ReadingBatch
 from sluice_client import IngestClient
 from tests.support.brokers import consume_records, headers_of

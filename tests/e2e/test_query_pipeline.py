@@ -19,8 +19,8 @@ import yaml
 
 from sluice.core.netutil import free_port
 from sluice.delivery.kafka.topics import create_topics
-from sluice.dev.broker import TansuBroker
-from sluice.dev.rollup import TANSU_CONSUMER
+from sluice.embedded.broker import TansuBroker
+from sluice.runtime.dev_rollup import TANSU_CONSUMER
 from sluice.v1.ingest_pb2 import AckStatus, Reading
 from tests.support.ingest import batch, stream
 from tests.support.rollup import reference

@@ -15,7 +15,7 @@ from faults_gateways import Gateways
 from faults_verdict import Verdict, judge
 
 from sluice.delivery.kafka.topics import create_topics
-from sluice.dev.broker import TansuBroker
+from sluice.embedded.broker import TansuBroker
 
 SUMMARY_ENV = "SLUICE_FAULTS_SUMMARY"
 DEFAULT_SUMMARY = Path(__file__).parents[2] / "build" / "faults-summary.json"

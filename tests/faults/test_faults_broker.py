@@ -14,7 +14,7 @@ from faults_verdict import metric, wait_until
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from sluice.core import reasons
-from sluice.dev.broker import TansuBroker
+from sluice.embedded.broker import TansuBroker
 from sluice.v1.ingest_pb2 import AckStatus
 from tests.support.ingest import batch, push, reading
 from tests.support.servers import SluiceServer

@@ -16,7 +16,7 @@ from faults_verdict import metric, rids_of, wait_until
 from sluice.core.batch import Record
 from sluice.delivery.spool.frames import HEAD_BYTES
 from sluice.delivery.spool.segments import Entry, SegmentLog, segment_name
-from sluice.dev.broker import TansuBroker
+from sluice.embedded.broker import TansuBroker
 from tests.support.servers import SluiceServer
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(180)]

@@ -15,7 +15,7 @@ from conftest import Summary, server_config
 from faults_gateways import Gateways
 from faults_verdict import metric, wait_until
 
-from sluice.dev.broker import TansuBroker
+from sluice.embedded.broker import TansuBroker
 from tests.support.servers import SluiceServer
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(180)]

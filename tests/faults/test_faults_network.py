@@ -16,7 +16,7 @@ from faults_proxy import FaultyProxy
 from faults_verdict import metric, wait_until
 
 from sluice.core.netutil import free_port
-from sluice.dev.broker import TansuBroker
+from sluice.embedded.broker import TansuBroker
 from tests.support.servers import SluiceServer
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(180)]

@@ -9,7 +9,7 @@ from confluent_kafka.admin import AdminClient
 
 from sluice.core.netutil import free_port
 from sluice.delivery.kafka.topics import create_topics
-from sluice.dev.broker import BrokerError, TansuBroker, accepts_tcp
+from sluice.embedded.broker import BrokerError, TansuBroker, accepts_tcp
 
 pytestmark = pytest.mark.integration
 

@@ -10,9 +10,9 @@ import pytest
 
 from sluice.core.config.kafka import KafkaConfig
 from sluice.delivery.kafka.topics import create_topics
-from sluice.dev.broker import TansuBroker
+from sluice.embedded.broker import TansuBroker
+from tests.support.batches import KafkaPipeline, fault, make_batch, reading
 from tests.support.brokers import consume_records
-from tests.unit.kafka.kafka_helpers import KafkaPipeline, fault, make_batch, reading
 
 pytestmark = pytest.mark.integration
 

@@ -14,8 +14,8 @@ from sluice.core.config.kafka import KafkaConfig
 from sluice.core.errors import DeliveryFailed
 from sluice.delivery.kafka.topics import create_topics
 from sluice.v1.ingest_pb2 import ReadingBatch
+from tests.support.batches import KafkaPipeline, make_batch, reading
 from tests.support.brokers import NoidaKafka, consume_records
-from tests.unit.kafka.kafka_helpers import KafkaPipeline, make_batch, reading
 
 pytestmark = pytest.mark.integration
 

@@ -21,14 +21,14 @@ from sluice.core.batch import Record
 from sluice.core.config.kafka import KafkaConfig
 from sluice.core.config.rollup import RollupConfig
 from sluice.delivery.kafka.topics import create_topics
-from sluice.dev.broker import TansuBroker
-from sluice.dev.rollup import TANSU_CONSUMER
 from sluice.downstream.rollup.consumer import RollupConsumer
 from sluice.downstream.rollup.decode import decode_record
 from sluice.downstream.rollup.postgres import PostgresRollupStore
 from sluice.downstream.rollup.sqlite import SqliteRollupStore
 from sluice.downstream.rollup.store import RollupStore
+from sluice.embedded.broker import TansuBroker
 from sluice.ops.metrics import Metrics
+from sluice.runtime.dev_rollup import TANSU_CONSUMER
 from sluice.v1.ingest_pb2 import Reading
 from tests.support.rollup import (
     assert_same_figures,

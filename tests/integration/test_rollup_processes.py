@@ -14,9 +14,9 @@ import pytest
 from sluice.core.batch import Record
 from sluice.core.netutil import free_port
 from sluice.delivery.kafka.topics import create_topics
-from sluice.dev.broker import TansuBroker
-from sluice.dev.rollup import TANSU_CONSUMER
 from sluice.downstream.rollup.postgres import PostgresRollupStore
+from sluice.embedded.broker import TansuBroker
+from sluice.runtime.dev_rollup import TANSU_CONSUMER
 from sluice.v1.ingest_pb2 import Reading
 from tests.support.rollup import (
     assert_same_figures,

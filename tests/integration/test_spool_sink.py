@@ -19,9 +19,9 @@ from sluice.core.config.spool import SpoolConfig
 from sluice.core.errors import Unavailable
 from sluice.delivery.breaker import BreakerState
 from sluice.delivery.kafka.topics import create_topics
-from sluice.dev.broker import TansuBroker
+from sluice.embedded.broker import TansuBroker
+from tests.support.batches import KafkaPipeline, make_batch, reading
 from tests.support.brokers import consume_records
-from tests.unit.kafka.kafka_helpers import KafkaPipeline, make_batch, reading
 
 pytestmark = pytest.mark.integration
 

@@ -21,7 +21,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 from sluice.core.netutil import free_port
 from sluice.core.record_contract import DEFAULT_DLQ_TOPIC, DEFAULT_TOPIC
 from sluice.delivery.kafka.topics import create_topics
-from sluice.dev.broker import TansuBroker, accepts_tcp
+from sluice.embedded.broker import TansuBroker, accepts_tcp
 from tests.support.processes import ManagedProcess
 
 NOIDA_START_TIMEOUT_S = 60.0

@@ -1,4 +1,6 @@
-"""The producer's watch over the circuit breaker: trips it on a stall, probes it while open.
+"""The watch over the circuit breaker: trips it on a stall, probes it while open, shows it.
+
+The durable sink owns it with the breaker, and tells it each change of state (``show``).
 
 A stall is records waiting ``stall_timeout_ms`` with no delivery report at all: a broker
 that hangs (stopped, or behind a network that drops packets) never says it is down, so
@@ -42,7 +44,6 @@ class BreakerWatch:
     ) -> None:
         self._breaker = breaker
         self._metrics = metrics
-        breaker.subscribe(self._show)
         self._waiting_since = waiting_since
         self._probe = probe
         self._clock = clock
@@ -50,7 +51,7 @@ class BreakerWatch:
         self._probing: asyncio.Future[None] | None = None
 
     def start(self) -> None:
-        """Start watching."""
+        """Show the breaker's state and start watching."""
         self._metrics.broker_up.set(0 if self._breaker.is_open else 1)
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="kafka-breaker-watch")
@@ -78,10 +79,24 @@ class BreakerWatch:
             self._probing = loop.run_in_executor(None, self._probe)
             self._probing.add_done_callback(self._probed)
 
-    def _show(self, state: BreakerState) -> None:
+    def show(self, state: BreakerState) -> None:
+        """The breaker changed to ``state``: ``sluice_broker_up``, ``sluice_breaker_opened``."""
         self._metrics.broker_up.set(0 if state is BreakerState.OPEN else 1)
         if state is BreakerState.OPEN:
             self._metrics.breaker_opened.inc()
+
+    async def probe_now(self) -> bool:
+        """Probe an open breaker at once rather than after its backoff; True unless it is
+        still open."""
+        breaker = self._breaker
+        if breaker.is_open:
+            try:
+                await asyncio.get_running_loop().run_in_executor(None, self._probe)
+            except Exception as exc:  # a probe fails however the client fails
+                breaker.probe_failed(str(exc))
+            else:
+                breaker.probe_succeeded()
+        return not breaker.is_open
 
     def _probed(self, probing: asyncio.Future[None]) -> None:
         self._probing = None

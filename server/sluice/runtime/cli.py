@@ -222,8 +222,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "dev":
         import uvloop
 
-        from sluice.dev.run import run_dev
         from sluice.ops.logs import configure_logging
+        from sluice.runtime.dev import run_dev
 
         settings = load_or_exit(args.config)
         configure_logging(settings.logging)

@@ -1,10 +1,9 @@
-"""Assembles the stages into one pipeline: checks → rate limit → batcher → Kafka sink."""
+"""Assembles the stages into one pipeline: checks → rate limit → batcher → durable sink."""
 
 from __future__ import annotations
 
 from sluice.core.config.settings import Settings
-from sluice.delivery.kafka.producer import AsyncProducer
-from sluice.delivery.sink import KafkaSink
+from sluice.delivery.sink import DurableSink
 from sluice.ops.metrics import Metrics
 from sluice.stages.batcher import RecordBuilder
 from sluice.stages.process.stage import CheckStage
@@ -18,8 +17,7 @@ class Pipeline:
 
     def __init__(self, settings: Settings, metrics: Metrics) -> None:
         self.limiter = RateLimiter(settings.ratelimit, metrics)
-        self.producer = AsyncProducer(settings.kafka, metrics)
-        self.sink = sink = KafkaSink(self.producer, metrics, settings.spool)
+        self.sink = sink = DurableSink(settings.kafka, metrics, settings.spool)
         builder = RecordBuilder(settings.kafka, self.limiter.allow_dlq, sink)
         limits = RateLimitStage(self.limiter, builder)
         checks = CheckStage(settings.checks, settings.transforms, metrics, limits)

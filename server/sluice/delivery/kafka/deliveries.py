@@ -2,9 +2,9 @@
 
 A report settles its record's future: delivered, refused (``DeliveryFailed`` for good,
 ``Unavailable`` when it may pass), or, for a record purged unsent from librdkafka's queue,
-handed to the spill hook (the spool) to be stored instead. A producer-fatal error leaves the
-record pending, to be produced again by a new producer. Reports also feed the circuit
-breaker and the delivery metrics.
+handed to ``on_purged`` (the durable sink spools it) to be stored instead. A producer-fatal
+error leaves the record pending, to be produced again by a new producer. Reports also feed
+the circuit breaker and the delivery metrics.
 """
 
 from __future__ import annotations
@@ -46,9 +46,15 @@ Report = tuple[Pending, int, KafkaError | None]
 class Deliveries:
     """The undelivered records, in the order they were produced."""
 
-    def __init__(self, metrics: Metrics, breaker: CircuitBreaker, retry_after_ms: int) -> None:
+    def __init__(
+        self,
+        metrics: Metrics,
+        breaker: CircuitBreaker,
+        retry_after_ms: int,
+        on_purged: SpillHook | None = None,
+    ) -> None:
         self.pending: dict[Pending, None] = {}
-        self.spill: SpillHook | None = None
+        self._on_purged = on_purged
         self.last_delivery_at = 0.0
         self._observe = metrics.produce_latency.observe
         self._breaker = breaker
@@ -84,9 +90,9 @@ class Deliveries:
                     entry.future.set_result(None)
             elif is_producer_fatal(error) and may_recreate:
                 broken = f"{error.name()}: {error.str()}"
-            elif error.code() == PURGED_UNSENT and entry.spill and self.spill is not None:
+            elif error.code() == PURGED_UNSENT and entry.spill and self._on_purged is not None:
                 del pending[entry]
-                self.spill(entry.record, entry.future, entry.produced_at)
+                self._on_purged(entry.record, entry.future, entry.produced_at)
             else:
                 refused = self.refused(error, entry.record.topic)
                 self.fail(entry, refused)

@@ -7,9 +7,10 @@
   timeout, then raises ``Unavailable``.
 - A broken idempotent producer (a fatal error, or the epoch storm the poller detects) is
   replaced, and its undelivered records are produced again on the new one, in order.
-- It feeds the ``CircuitBreaker`` (deliveries, retryable failures, every broker down) and
-  watches it (stalls, probes). ``purge_queue()`` takes back the records librdkafka holds but
-  has not sent; each is handed to the spill hook (the spool), never failed.
+- It is given its ``CircuitBreaker`` and feeds it (deliveries, retryable failures, every
+  broker down); it never acts on the breaker's state. ``purge_queue()`` takes back the
+  records librdkafka holds but has not sent; each is handed to ``on_purged``, never failed.
+- ``waiting_since()`` and ``probe()`` are what the breaker's watch needs of it.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ from sluice.delivery.kafka.client import producer_settings
 from sluice.delivery.kafka.deliveries import Deliveries, Pending, Report, SpillHook
 from sluice.delivery.kafka.outcomes import QUEUE_FULL_ERROR, NotQueued, is_producer_fatal
 from sluice.delivery.kafka.poller import DeliveryPoller, Fatal
-from sluice.delivery.watch import BreakerWatch
 from sluice.ops.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -52,15 +52,16 @@ class AsyncProducer:
     """Produces ``Record``s with acks=all and idempotence, resolving a future per record."""
 
     def __init__(
-        self, config: KafkaConfig, metrics: Metrics, breaker: CircuitBreaker | None = None
+        self,
+        config: KafkaConfig,
+        metrics: Metrics,
+        breaker: CircuitBreaker,
+        on_purged: SpillHook | None = None,
     ) -> None:
         self._config = config
         self._metrics = metrics
-        self.breaker = breaker or CircuitBreaker(config.breaker)
-        self._watch = BreakerWatch(
-            self.breaker, metrics, lambda: self._deliveries.waiting_since(), self._probe
-        )
-        self._deliveries = Deliveries(metrics, self.breaker, config.retry_after_ms)
+        self.breaker = breaker
+        self._deliveries = Deliveries(metrics, breaker, config.retry_after_ms, on_purged)
         self._purges = 0
         self._timeout_s = config.delivery_timeout_ms / 1000
         self._retry_after_ms = config.retry_after_ms
@@ -88,10 +89,9 @@ class AsyncProducer:
         """When the oldest record still awaiting its delivery report was produced."""
         return self._deliveries.oldest_at()
 
-    def set_spill(self, hook: SpillHook) -> None:
-        """Hand records purged unsent from librdkafka's queue to ``hook`` instead of failing
-        them (records produced with ``spill=False`` still fail)."""
-        self._deliveries.spill = hook
+    def waiting_since(self) -> float | None:
+        """Since when records have waited with no delivery report at all (None: none wait)."""
+        return self._deliveries.waiting_since()
 
     def purge_queue(self) -> float:
         """Take back every record librdkafka holds but has not sent, and wake the records
@@ -109,19 +109,6 @@ class AsyncProducer:
         self._room.set()
         return time.monotonic()
 
-    async def probe_now(self) -> bool:
-        """Probe an open breaker at once rather than after its backoff; True unless it is
-        still open."""
-        breaker = self.breaker
-        if breaker.is_open and self._state is _State.RUNNING:
-            try:
-                await asyncio.get_running_loop().run_in_executor(None, self._probe)
-            except (KafkaException, SluiceError) as exc:
-                breaker.probe_failed(str(exc))
-            else:
-                breaker.probe_succeeded()
-        return not breaker.is_open
-
     async def start(self) -> None:
         """Create the producer and start its poller thread."""
         if self._state is not _State.NEW:
@@ -131,7 +118,6 @@ class AsyncProducer:
         self._replace_producer()
         self._state = _State.RUNNING
         self._poller.start()
-        self._watch.start()
 
     async def produce(
         self, record: Record, future: asyncio.Future[None] | None = None, *, spill: bool = True
@@ -140,8 +126,8 @@ class AsyncProducer:
 
         Pass ``future`` to have that future settled instead of a new one. It gets a
         ``DeliveryFailed`` (final refusal) or an ``Unavailable`` (retryable) on failure; or,
-        with a spill hook set and ``spill``, goes to the hook if librdkafka gives it back
-        unsent. Raises either directly when the record cannot even be queued, e.g. when the
+        with ``on_purged`` given and ``spill``, goes to ``on_purged`` if librdkafka gives it
+        back unsent. Raises either directly when the record cannot even be queued, e.g. when the
         local queue stays full for the whole delivery timeout (``NotQueued`` when a purge
         woke it).
         """
@@ -178,7 +164,6 @@ class AsyncProducer:
         # 1. stop polling; 2. flush, still taking records blocked on a full queue;
         # 3. refuse new records and fail what is left; 4. destroy the client off the loop.
         self._state = _State.CLOSING
-        await self._watch.stop()
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, poller.stop)
         deadline = time.monotonic() + self._timeout_s
@@ -303,8 +288,9 @@ class AsyncProducer:
             except (BufferError, KafkaException, SluiceError) as exc:
                 deliveries.fail(entry, self._unavailable(f"could not produce again: {exc}"))
 
-    def _probe(self) -> None:
-        """Ask the cluster for the readings topic's metadata (blocking; off the loop)."""
+    def probe(self) -> None:
+        """Ask the cluster for the readings topic's metadata: blocking (run it off the loop),
+        and raising unless Kafka answers."""
         producer = self._producer
         if producer is None:
             raise self._unavailable("the producer is shut down")

@@ -1,4 +1,5 @@
-"""Builds pipeline ``Batch``es for the Kafka tests (call inside a running event loop)."""
+"""Pipeline ``Batch``es, and a record builder, durable sink and producer over a real broker,
+for the delivery tests (call inside a running event loop)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,7 @@ from prometheus_client import CollectorRegistry
 from sluice.core.batch import Batch, ReadingFault
 from sluice.core.config.kafka import KafkaConfig
 from sluice.core.config.spool import SpoolConfig
-from sluice.delivery.kafka.producer import AsyncProducer
-from sluice.delivery.sink import KafkaSink
+from sluice.delivery.sink import DurableSink
 from sluice.ops.metrics import Metrics
 from sluice.stages.batcher import RecordBuilder
 from sluice.v1.ingest_pb2 import Reading, ReadingBatch
@@ -83,7 +83,7 @@ def headers_dict(headers: list[tuple[str, bytes]]) -> dict[str, str]:
 
 
 class KafkaPipeline:
-    """RecordBuilder → KafkaSink → AsyncProducer against a real broker, with its own metrics
+    """RecordBuilder → DurableSink → AsyncProducer against a real broker, with its own metrics
     (and a spool when given its config).
 
     ``async with`` starts it sink-first and shuts it down (flushing) on exit.
@@ -97,8 +97,8 @@ class KafkaPipeline:
     ):
         self.config = config
         self.metrics = Metrics(CollectorRegistry())
-        self.producer = AsyncProducer(config, self.metrics)
-        self.sink = KafkaSink(self.producer, self.metrics, spool)
+        self.sink = DurableSink(config, self.metrics, spool)
+        self.producer = self.sink.producer
         self.builder = RecordBuilder(config, allow_dlq, self.sink)
 
     async def __aenter__(self) -> KafkaPipeline:

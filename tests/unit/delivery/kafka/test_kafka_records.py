@@ -7,14 +7,6 @@ from typing import Any
 
 import pytest
 from google.protobuf import json_format
-from kafka_helpers import (
-    RECEIVED_RFC3339,
-    TRACEPARENT,
-    fault,
-    headers_dict,
-    make_batch,
-    reading,
-)
 
 from sluice.core._wire import walk
 from sluice.core.batch import Batch, ReadingFault, Record
@@ -24,6 +16,14 @@ from sluice.delivery.kafka.headers import rfc3339_utc
 from sluice.delivery.kafka.records import dead_letter_record, readings_records
 from sluice.stages.process.checker import ReadingChecker
 from sluice.v1.ingest_pb2 import Reading, ReadingBatch, RejectedBatch
+from tests.support.batches import (
+    RECEIVED_RFC3339,
+    TRACEPARENT,
+    fault,
+    headers_dict,
+    make_batch,
+    reading,
+)
 
 CAP = 2000
 

@@ -1,4 +1,4 @@
-"""KafkaSink: records handed over in order, and ``batch.done`` settled by their deliveries."""
+"""DurableSink: records handed over in order, and ``batch.done`` settled by their deliveries."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import asyncio
 import logging
 
 import pytest
-from kafka_helpers import fault, make_batch, reading
 from prometheus_client import CollectorRegistry
 
 from sluice.core import reasons
@@ -14,9 +13,10 @@ from sluice.core.batch import Batch, Record
 from sluice.core.config.kafka import BreakerConfig, KafkaConfig
 from sluice.core.errors import DeliveryFailed, SluiceError, Unavailable
 from sluice.delivery.breaker import CircuitBreaker
-from sluice.delivery.sink import KafkaSink
+from sluice.delivery.sink import DurableSink
 from sluice.ops.metrics import Metrics
 from sluice.stages.batcher import RecordBuilder
+from tests.support.batches import fault, make_batch, reading
 
 CONFIG = KafkaConfig(topic="readings", dlq_topic="dead", key="device")
 UNAVAILABLE = Unavailable(reasons.KAFKA_UNAVAILABLE, "broker gone", 1000)
@@ -62,7 +62,7 @@ async def send(
     producer: ScriptedProducer, batch: Batch, allow_dlq: bool = True
 ) -> ScriptedProducer:
     metrics = Metrics(CollectorRegistry())
-    sink = KafkaSink(producer, metrics)  # type: ignore[arg-type]
+    sink = DurableSink(CONFIG, metrics, producer=lambda *_: producer)  # type: ignore[arg-type,return-value]
     await RecordBuilder(CONFIG, lambda _: allow_dlq, sink).consume(batch)
     return producer
 
@@ -175,7 +175,7 @@ async def test_a_record_the_producer_refuses_fails_the_batch_and_stops_the_rest(
 
 async def test_start_and_shutdown_are_the_producers() -> None:
     producer = ScriptedProducer()
-    sink = KafkaSink(producer, Metrics(CollectorRegistry()))  # type: ignore[arg-type]
+    sink = DurableSink(CONFIG, Metrics(CollectorRegistry()), producer=lambda *_: producer)  # type: ignore[arg-type,return-value]
 
     await sink.start()
     await sink.shutdown()

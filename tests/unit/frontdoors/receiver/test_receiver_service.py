@@ -15,7 +15,7 @@ from sluice.core.errors import Unavailable
 from sluice.v1.ingest_pb2 import Ack, AckStatus
 from sluice.v1.ingest_pb2_grpc import IngestStub
 from tests.support.sinks import FailingSink, RecordingSink
-from tests.unit.receiver.receiver_helpers import Harness, message, start
+from tests.unit.frontdoors.receiver.receiver_helpers import Harness, message, start
 
 OK = AckStatus.ACK_STATUS_OK
 

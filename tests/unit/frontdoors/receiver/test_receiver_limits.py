@@ -13,7 +13,7 @@ from sluice.ops.auth import TokenAuth, TokenConfig, token_digest
 from sluice.v1.ingest_pb2 import Ack, AckStatus
 from sluice.v1.ingest_pb2_grpc import IngestStub
 from tests.support.sinks import RecordingSink
-from tests.unit.receiver.receiver_helpers import message, start
+from tests.unit.frontdoors.receiver.receiver_helpers import message, start
 
 OK = AckStatus.ACK_STATUS_OK
 

@@ -12,6 +12,7 @@ from sluice.core.batch import Record
 from sluice.core.config.kafka import KafkaConfig
 from sluice.core.errors import Unavailable
 from sluice.core.netutil import free_port
+from sluice.delivery.breaker import CircuitBreaker
 from sluice.delivery.kafka.producer import AsyncProducer
 from sluice.ops.metrics import Metrics
 
@@ -21,13 +22,18 @@ def nowhere(**overrides: object) -> KafkaConfig:
     return KafkaConfig(bootstrap_servers=f"127.0.0.1:{free_port()}", **overrides)  # type: ignore[arg-type]
 
 
+def setup(config: KafkaConfig, metrics: Metrics) -> tuple[KafkaConfig, Metrics, CircuitBreaker]:
+    """A producer's arguments: its config, its metrics and the breaker it is given."""
+    return config, metrics, CircuitBreaker(config.breaker)
+
+
 def record(value: bytes = b"v") -> Record:
     return Record("readings", b"k", value, [("ce_specversion", b"1.0")], 1)
 
 
 async def test_produce_before_start_and_after_shutdown_is_unavailable() -> None:
     metrics = Metrics(CollectorRegistry())
-    producer = AsyncProducer(nowhere(), metrics)
+    producer = AsyncProducer(*setup(nowhere(), metrics))
 
     with pytest.raises(Unavailable):
         await producer.produce(record())
@@ -40,11 +46,11 @@ async def test_produce_before_start_and_after_shutdown_is_unavailable() -> None:
 
 
 async def test_shutdown_is_idempotent_and_safe_without_start() -> None:
-    never_started = AsyncProducer(nowhere(), Metrics(CollectorRegistry()))
+    never_started = AsyncProducer(*setup(nowhere(), Metrics(CollectorRegistry())))
     await never_started.shutdown()
     await never_started.shutdown()
 
-    started = AsyncProducer(nowhere(), Metrics(CollectorRegistry()))
+    started = AsyncProducer(*setup(nowhere(), Metrics(CollectorRegistry())))
     await started.start()
     await asyncio.gather(started.shutdown(), started.shutdown())
     await started.shutdown()
@@ -53,7 +59,7 @@ async def test_shutdown_is_idempotent_and_safe_without_start() -> None:
 async def test_a_record_nobody_takes_fails_as_unavailable_after_the_delivery_timeout() -> None:
     registry = CollectorRegistry()
     producer = AsyncProducer(
-        nowhere(delivery_timeout_ms=800, retry_after_ms=1234), Metrics(registry)
+        *setup(nowhere(delivery_timeout_ms=800, retry_after_ms=1234), Metrics(registry))
     )
     await producer.start()
     try:
@@ -71,7 +77,9 @@ async def test_a_record_nobody_takes_fails_as_unavailable_after_the_delivery_tim
 
 
 async def test_shutdown_leaves_no_record_unsettled() -> None:
-    producer = AsyncProducer(nowhere(delivery_timeout_ms=1500), Metrics(CollectorRegistry()))
+    producer = AsyncProducer(
+        *setup(nowhere(delivery_timeout_ms=1500), Metrics(CollectorRegistry()))
+    )
     await producer.start()
     deliveries = [await producer.produce(record(bytes([i]))) for i in range(5)]
     assert producer.undelivered == 5

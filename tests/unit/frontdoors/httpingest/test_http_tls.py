@@ -12,7 +12,7 @@ import trustme
 
 from tests.support.certs import PemFiles, issue, server_tls
 from tests.support.sinks import RecordingSink
-from tests.unit.httpingest.http_helpers import body, reading, serve
+from tests.unit.frontdoors.httpingest.http_helpers import body, reading, serve
 
 
 def client_context(ca: Path, client: PemFiles | None = None) -> ssl.SSLContext:

@@ -16,11 +16,11 @@ import sys
 import sysconfig
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[4]
 SOURCES = sorted((ROOT / "server" / "sluice" / "core").glob("_wire*.c"))
 TESTS = [
-    "tests/unit/process/test_process_wire.py",
-    "tests/unit/process/test_process_wire_checks.py",
+    "tests/unit/stages/process/test_process_wire.py",
+    "tests/unit/stages/process/test_process_wire_checks.py",
 ]
 RUNNER = """
 import importlib.util, sys

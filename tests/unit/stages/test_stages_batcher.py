@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from kafka_helpers import fault, make_batch, reading
 
 from sluice.core.batch import Batch
 from sluice.core.config.kafka import KafkaConfig
 from sluice.stages.batcher import RecordBuilder
+from tests.support.batches import fault, make_batch, reading
 from tests.support.sinks import RecordingSink
 
 CONFIG = KafkaConfig(topic="readings", dlq_topic="dead")

@@ -119,7 +119,9 @@ def watch_of(
             raise OSError("no route")
 
     metrics = Metrics(CollectorRegistry())
-    return BreakerWatch(subject, metrics, lambda: waiting[0], probe, clock), metrics
+    watch = BreakerWatch(subject, metrics, lambda: waiting[0], probe, clock)
+    subject.subscribe(watch.show)  # as the durable sink forwards each change
+    return watch, metrics
 
 
 async def test_the_watch_trips_on_a_stall_and_not_before() -> None:

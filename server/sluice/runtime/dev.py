@@ -19,12 +19,14 @@ from pathlib import Path
 from sluice.core.config.settings import Settings
 from sluice.core.config.spool import DEFAULT_DIR as DEFAULT_SPOOL_DIR
 from sluice.delivery.kafka.topics import create_topics
-from sluice.dev.broker import TansuBroker
-from sluice.dev.rollup import EmbeddedRollup, with_dev_rollup
+from sluice.embedded.broker import BrokerError, TansuBroker
 from sluice.ops.metrics import Metrics
+from sluice.runtime.dev_rollup import EmbeddedRollup, with_dev_rollup
 from sluice.runtime.worker import Worker
 
 DEV_STREAMS = 4
+EXIT_NO_BROKER = 2
+"""The exit status when the embedded broker cannot start (not installed, say)."""
 DEV_INVALID_FRACTION = 0.01
 
 
@@ -54,7 +56,11 @@ async def run_dev(settings: Settings, devices: int, rate: float, duration: float
         loop.add_signal_handler(signum, stop.set)
 
     broker = TansuBroker()
-    broker.start()
+    try:
+        broker.start()
+    except BrokerError as error:
+        print(f"sluice dev: {error}", file=sys.stderr)
+        return EXIT_NO_BROKER
     spool_dir = tempfile.mkdtemp(prefix="sluice-dev-spool-")
     rollup_dir = tempfile.mkdtemp(prefix="sluice-dev-rollup-")
     try:

@@ -14,7 +14,7 @@ from sluice.core.config.ratelimit import BucketConfig, RateLimitConfig, TenantLi
 from sluice.core.errors import Unavailable
 from sluice.ops.auth import AuthConfig, TokenConfig
 from tests.support.sinks import FailingSink, RecordingSink, readings_after_checks
-from tests.unit.httpingest.http_helpers import (
+from tests.unit.frontdoors.httpingest.http_helpers import (
     QUERY_ONLY,
     TOKEN,
     Harness,
