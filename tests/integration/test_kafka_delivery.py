@@ -1,4 +1,4 @@
-"""Batches through RecordBuilder, KafkaSink and a real AsyncProducer into a real Tansu broker."""
+"""Batches through RecordBuilder, DurableSink and a real AsyncProducer into a real Tansu broker."""
 
 from __future__ import annotations
 
