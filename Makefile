@@ -31,10 +31,13 @@ TOOLS := tools
 BUF := $(TOOLS)/node_modules/.bin/buf
 
 # Debian packages the build or the tests need (gcc builds the C extension; the sanitizer
-# runtimes check it); installed with apt-get when missing and running as root. Checked with
-# dpkg -s, so an already provisioned machine costs nothing. The benchmark's native transport
-# needs its own (g++ and grpc's C++ library), installed only where it is built.
-APT_PACKAGES := procps prometheus postgresql gcc libc6-dev libasan8 libubsan1
+# runtimes check it; podman, runc and debootstrap build and run the image, which has no Docker
+# engine here; chromium loads the query API's pages offline); installed with apt-get when
+# missing and running as root. Checked with dpkg -s, so an already provisioned machine costs
+# nothing. The benchmark's native transport needs its own (g++ and grpc's C++ library),
+# installed only where it is built.
+APT_PACKAGES := procps prometheus postgresql gcc libc6-dev libasan8 libubsan1 \
+                podman runc debootstrap chromium
 NATIVE_APT_PACKAGES := g++ pkg-config libgrpc++-dev
 
 PROTO_SRC := protos/sluice/v1/ingest.proto
@@ -109,13 +112,13 @@ $(VENV_STAMP): pyproject.toml setup.py clients/pyproject.toml \
 	$(VENV_BIN)/python -m pip install --quiet -e ./clients -e '.[dev]'
 	touch $@
 
-# `npm ci` refuses this lock file: the registry here serves only the linux builds of buf, so
-# the lock cannot list the other platforms' optional packages. `npm install` with the
-# committed lock installs exactly the locked versions. Install scripts are not needed: buf's
-# bin shim finds its platform package by itself.
+# `npm ci` installs exactly the committed lock and never rewrites it. The lock lists every
+# platform's optional buf binary (npm records them even where the registry serves only the
+# linux ones), so a newcomer's tree stays clean. Install scripts are not needed: buf's bin
+# shim finds its platform package by itself.
 $(TOOLS_STAMP): $(TOOLS)/package.json $(TOOLS)/package-lock.json
 	@command -v node >/dev/null || { echo "node (20+) is required and not on PATH" >&2; exit 1; }
-	cd $(TOOLS) && $(NPM) install --no-audit --no-fund --ignore-scripts
+	cd $(TOOLS) && $(NPM) ci --no-audit --no-fund --ignore-scripts
 	$(BUF) --version >/dev/null
 	touch $@
 
