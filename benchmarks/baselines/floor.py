@@ -8,16 +8,18 @@ confluent-kafka pay, and no more:
 - the transport ceiling's gRPC stream (grpc.aio on uvloop, raw request bytes), pipelined as
   Sluice's receiver is: a reader, a writer and up to 32 batches in flight per stream;
 - Sluice's checks (``walk`` and ``ReadingChecker``: the C walk and screen, suspects in Python);
-- Sluice's record contract (``readings_records`` and ``dead_letter_record``: one record per
-  batch with its CloudEvents headers, plus a dead-letter record when a reading failed),
-  produced with Sluice's producer settings (acks=all, idempotence, lz4, linger);
-- the Ack (``ack_for_batch``) once every record is delivered, the delivery reports served
-  by a poller thread and handed to the loop once per poll, as Sluice does;
+- Sluice's record contract (one record per batch with its CloudEvents headers, plus a
+  dead-letter record when a reading failed), produced with Sluice's producer settings
+  (acks=all, idempotence, lz4, linger);
+- the Ack once every record is delivered, the delivery reports served by a poller thread and
+  handed to the loop once per poll, as Sluice does;
 - a worker's garbage-collector settings, applied by ``serve`` once the server has started.
 
 No byte or reading buckets, no dedup cache, no in-flight budget, no metrics, no stages, no
-circuit breaker, no spool. Sluice's readings per CPU-second can approach the floor's, never
-pass them: what (a) spends above it is Sluice's own per-batch work.
+circuit breaker, no spool. The record and Ack building are the floor's own frozen copies
+(``frozen.py``): Sluice getting cheaper there never makes the floor cheaper too. Sluice's
+readings per CPU-second can approach the floor's, never pass them: what (a) spends above it
+is Sluice's own per-batch work.
 """
 
 from __future__ import annotations
@@ -33,16 +35,18 @@ from typing import Any
 import uvloop
 from confluent_kafka import KafkaError, Producer
 
+from benchmarks.baselines.frozen import (
+    FloorBatch,
+    ack_for_batch,
+    ack_unavailable,
+    dead_letter_record,
+    readings_record,
+)
 from benchmarks.baselines.transport_ceiling import serve
-from sluice.core import reasons
 from sluice.core._wire import walk
-from sluice.core.batch import Batch
 from sluice.core.config.checks import ChecksConfig, TransformsConfig
 from sluice.core.config.kafka import KafkaConfig
-from sluice.core.errors import Unavailable
 from sluice.delivery.kafka.client import producer_settings
-from sluice.delivery.kafka.records import dead_letter_record, readings_records
-from sluice.frontdoors.receiver.acks import ack_for_batch, ack_for_error
 from sluice.ops.tracing import new_traceparent
 from sluice.runtime.scheduling import apply_cpu_scheduling
 from sluice.stages.process.checker import ReadingChecker
@@ -82,21 +86,15 @@ class Floor:
     def admit(self, raw: bytes, traceparent: str, on_ack: Callable[[Ack], None]) -> None:
         """Check ``raw``, produce its records, and call ``on_ack`` once they are delivered."""
         parsed = walk(raw) or ReadingBatch.FromString(raw)
-        assert self._loop is not None
-        batch = Batch(
-            tenant=TENANT,
-            raw=raw,
-            parsed=parsed,
-            received_unix_ns=time.time_ns(),
-            received_monotonic=0.0,
-            done=self._loop.create_future(),
-            traceparent=traceparent,
+        batch = FloorBatch(TENANT, raw, parsed, time.time_ns(), traceparent)
+        batch.faults, batch.accepted, _, batch.value = self._checker.check(
+            parsed, batch.received_unix_ns
         )
-        batch.checked(*self._checker.check(parsed, batch.received_unix_ns))
         config = self._config
-        records = readings_records(batch, config)
+        readings = readings_record(batch, config.topic)
+        records = [] if readings is None else [readings]
         if batch.faults:
-            records.append(dead_letter_record(batch, config))
+            records.append(dead_letter_record(batch, config.dlq_topic))
         if not records:
             on_ack(ack_for_batch(batch))
             return
@@ -108,8 +106,7 @@ class Floor:
                 return
             if error is not None:
                 left = 0
-                failed = Unavailable(reasons.KAFKA_UNAVAILABLE, error.str(), 1000)
-                on_ack(ack_for_error(batch.seq, failed))
+                on_ack(ack_unavailable(parsed.seq))
                 return
             left -= 1
             if left == 0:

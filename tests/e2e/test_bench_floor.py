@@ -10,11 +10,22 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.baselines.frozen import (
+    FloorBatch,
+    ack_for_batch,
+    dead_letter_record,
+    readings_record,
+)
 from benchmarks.procs import Launched
+from sluice.core.config.kafka import KafkaConfig
 from sluice.core.netutil import free_port
 from sluice.core.record_contract import DEFAULT_DLQ_TOPIC, DEFAULT_TOPIC
+from sluice.delivery.kafka.records import dead_letter_record as dead_letter
+from sluice.delivery.kafka.records import readings_records
 from sluice.embedded.broker import TansuBroker
+from sluice.frontdoors.receiver.acks import ack_for_batch as sluice_ack
 from sluice.v1.ingest_pb2 import ReadingBatch, RejectedBatch
+from tests.support.batches import TRACEPARENT, fault, make_batch, reading
 from tests.support.brokers import consume_records, headers_of
 from tests.support.loadruns import drive_briefly
 
@@ -59,3 +70,26 @@ def test_every_batch_is_answered_after_its_records_are_in_kafka(
     assert partial <= len(dead) < len(records)
     assert headers_of(dead[0])["ce_type"] == "sluice.v1.RejectedBatch"
     assert RejectedBatch.FromString(dead[0].value()).readings
+
+
+@pytest.mark.parametrize("faults", [(), (1,), (0, 1, 2)])
+async def test_the_floors_frozen_records_and_ack_are_sluices_of_today(
+    faults: tuple[int, ...],
+) -> None:
+    batch = make_batch(
+        [reading("a"), reading("b"), reading("c")], faults=[fault(i) for i in faults]
+    )
+    frozen = FloorBatch(batch.tenant, batch.raw, batch.parsed, batch.received_unix_ns, TRACEPARENT)
+    frozen.faults, frozen.accepted, frozen.value = batch.faults, batch.accepted, batch.value
+    config = KafkaConfig()
+
+    theirs = readings_records(batch, config) + ([dead_letter(batch, config)] if faults else [])
+    ours = [
+        readings_record(frozen, config.topic),
+        *([dead_letter_record(frozen, config.dlq_topic)] if faults else []),
+    ]
+
+    assert [(r.topic, r.key, r.value, r.headers) for r in theirs] == [
+        (r.topic, r.key, r.value, r.headers) for r in ours if r is not None
+    ]
+    assert ack_for_batch(frozen) == sluice_ack(batch)
