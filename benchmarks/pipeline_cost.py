@@ -1,6 +1,7 @@
 """What one batch costs Sluice's pipeline and the floor, in-process: no gRPC, a real broker.
 
     python -m benchmarks.pipeline_cost [--workload plain] [--batches 10000] [--rounds 3]
+                                       [--ablate metrics,dedup,budget,buckets,spool|all]
 
 Both paths take the same 100-reading batches, up to 128 in flight, and answer each once its
 records are delivered to a Tansu broker that the tool starts:
@@ -10,6 +11,10 @@ records are delivered to a Tansu broker that the tool starts:
   producer, the Ack;
 - ``floor``: the floor baseline's ``Floor.admit`` (``baselines/floor.py``): the walk and
   checks, the records, ``produce()``, the Ack after delivery.
+
+With ``--ablate``, Sluice's path also runs with each named feature switched off in turn
+(``ablations.py``), and ``all`` with every one off at once; each feature's cost is the full
+path's µs per batch less the path without it, taken within each round.
 
 A batch's cost is the process's CPU time (every thread, librdkafka's too) per batch, taken
 over the whole run of each path; encoding the batches (~1 µs each) is in both. The paths
@@ -35,6 +40,7 @@ from typing import Any
 import uvloop
 from prometheus_client import CollectorRegistry
 
+from benchmarks.ablations import FEATURES, Variant
 from benchmarks.baselines.floor import Floor
 from benchmarks.procs import exit_on_termination
 from benchmarks.workloads import WORKLOADS, BatchFactory, BatchHeader
@@ -43,6 +49,7 @@ from sluice.core.record_contract import DEFAULT_DLQ_TOPIC, DEFAULT_TOPIC
 from sluice.delivery.kafka.topics import create_topics
 from sluice.embedded.broker import TansuBroker
 from sluice.frontdoors.receiver.acks import STATUS_NAMES
+from sluice.frontdoors.receiver.admission import Admission
 from sluice.ops.metrics import Metrics
 from sluice.ops.tracing import new_traceparent
 from sluice.runtime.collector import tune_for_steady_state
@@ -89,22 +96,41 @@ async def _drive(submit: Submit, header: BatchHeader, bodies: list[bytes], count
     return cost
 
 
-async def _measure(bootstrap: str, workload: str, batches: int, rounds: int) -> dict[str, Any]:
+def _submit(admission: Admission, traceparent: str) -> Submit:
+    async def submit(raw: bytes, on_ack: OnAck) -> None:
+        await admission.submit(TENANT, raw, on_ack, traceparent)
+
+    return submit
+
+
+async def _measure(
+    bootstrap: str, workload: str, batches: int, rounds: int, ablate: Sequence[str] = ()
+) -> dict[str, Any]:
     settings = load_settings(None, {"SLUICE__KAFKA__BOOTSTRAP_SERVERS": bootstrap})
     worker = Worker(settings, Metrics(CollectorRegistry()))  # started up to its pipeline only
-    pipeline, admission = worker.pipeline, worker.admission
+    pipeline = worker.pipeline
     await pipeline.start()
     floor = Floor(bootstrap)
     floor.start()
     traceparent = new_traceparent()
-
-    async def sluice(raw: bytes, on_ack: OnAck) -> None:
-        await admission.submit(TENANT, raw, on_ack, traceparent)
+    variants = {
+        name: Variant(settings, frozenset(FEATURES if name == "all" else (name,)))
+        for name in ablate
+    }
+    for variant in variants.values():
+        await variant.start()
 
     async def floor_path(raw: bytes, on_ack: OnAck) -> None:
         floor.admit(raw, traceparent, on_ack)
 
-    paths: dict[str, Submit] = {"sluice": sluice, "floor": floor_path}
+    paths: dict[str, Submit] = {
+        "sluice": _submit(worker.admission, traceparent),
+        "floor": floor_path,
+        **{
+            f"sluice-without-{name}": _submit(v.admission, traceparent)
+            for name, v in variants.items()
+        },
+    }
     bodies = BatchFactory(WORKLOADS[workload]).bodies(BODIES, BATCH_SIZE)
     costs: dict[str, list[float]] = {name: [] for name in paths}
     try:
@@ -117,8 +143,14 @@ async def _measure(bootstrap: str, workload: str, batches: int, rounds: int) -> 
                 costs[name].append(await _drive(submit, header, bodies, batches))
     finally:
         await asyncio.to_thread(floor.stop)
+        for variant in variants.values():
+            await variant.shutdown()
         await pipeline.shutdown()
     per_round = [s / f for s, f in zip(costs["sluice"], costs["floor"], strict=True)]
+    features = {
+        name: [s - v for s, v in zip(costs["sluice"], costs[f"sluice-without-{name}"], strict=True)]
+        for name in variants
+    }
     return {
         "workload": workload,
         "batches_per_round": batches,
@@ -133,6 +165,13 @@ async def _measure(bootstrap: str, workload: str, batches: int, rounds: int) -> 
             "median": round(statistics.median(per_round), 3),
             "rounds": [round(ratio, 3) for ratio in per_round],
         },
+        "feature_us_per_batch": {
+            name: {
+                "median": round(statistics.median(values) * 1e6, 1),
+                "rounds": [round(value * 1e6, 1) for value in values],
+            }
+            for name, values in features.items()
+        },
     }
 
 
@@ -143,9 +182,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--batches", type=int, default=10_000, help="batches per path and round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--json", type=Path, help="also write the result here")
+    parser.add_argument(
+        "--ablate",
+        default="",
+        help=f"comma-separated features to switch off in turn ({', '.join(FEATURES)}), "
+        "'all' for each of them and every one at once",
+    )
     args = parser.parse_args(argv)
     if args.batches < 1 or args.rounds < 1:
         parser.error("--batches and --rounds must be at least 1")
+    ablate = [name for name in args.ablate.split(",") if name]
+    if ablate == ["all"]:
+        ablate = [*FEATURES, "all"]
+    unknown = set(ablate) - {*FEATURES, "all"}
+    if unknown:
+        parser.error(f"--ablate: unknown features {sorted(unknown)}")
     exit_on_termination()
     apply_cpu_scheduling("batch")  # as a worker does; its threads inherit it
     two_cpus = (os.cpu_count() or 1) >= 2
@@ -157,7 +208,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             os.sched_setaffinity(broker.pid, {1})
             os.sched_setaffinity(0, {0})
         create_topics(broker.bootstrap, [DEFAULT_TOPIC, DEFAULT_DLQ_TOPIC])
-        result = uvloop.run(_measure(broker.bootstrap, args.workload, args.batches, args.rounds))
+        result = uvloop.run(
+            _measure(broker.bootstrap, args.workload, args.batches, args.rounds, ablate)
+        )
     text = json.dumps(result, indent=2)
     if args.json is not None:
         args.json.write_text(text + "\n", encoding="utf-8")

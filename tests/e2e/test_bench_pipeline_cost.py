@@ -36,3 +36,30 @@ def test_a_round_count_below_one_is_refused() -> None:
     done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 2
     assert "--batches and --rounds must be at least 1" in done.stderr
+
+
+def test_each_ablation_runs_and_its_cost_is_the_difference_from_the_full_path(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "ablate.json"
+    command = [sys.executable, "-m", "benchmarks.pipeline_cost", "--batches", "200",
+               "--rounds", "2", "--ablate", "all", "--json", str(out)]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=150, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+    result = json.loads(out.read_text(encoding="utf-8"))
+    features = ["metrics", "dedup", "budget", "buckets", "spool", "all"]
+    assert sorted(result["feature_us_per_batch"]) == sorted(features)
+    full = result["us_per_batch"]["sluice"]["rounds"]
+    for name in features:
+        without = result["us_per_batch"][f"sluice-without-{name}"]["rounds"]
+        costs = result["feature_us_per_batch"][name]["rounds"]
+        for cost, whole, rest in zip(costs, full, without, strict=True):
+            assert cost == pytest.approx(whole - rest, abs=0.2)
+
+
+def test_an_unknown_feature_is_refused() -> None:
+    command = [sys.executable, "-m", "benchmarks.pipeline_cost", "--ablate", "metrics,gc"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2
+    assert "unknown features ['gc']" in done.stderr
