@@ -136,6 +136,7 @@ class _Stream:
         clock: tuple[float, float, float],
         tally: _Tally,
         offset: int,
+        lag: float = 0.0,
     ) -> None:
         self._call = channel.stream_stream(STREAM_METHOD, None, Ack.FromString)
         self._bodies = bodies
@@ -145,6 +146,7 @@ class _Stream:
         self._go, self._start, self._stop = clock
         self._tally = tally
         self._offset = offset
+        self._lag = lag
         self._header = BatchHeader(f"loadgen-{os.getpid()}", str(uuid.uuid4()))
         self._sent: dict[int, float] = {}
 
@@ -153,7 +155,7 @@ class _Stream:
         bodies, count = self._bodies, len(self._bodies)
         encode, sent, window = self._header.encode, self._sent, self._window
         interval = self._interval
-        due = self._go + self._offset * (interval or 0.0) / 8
+        due = self._go + self._lag
         seq = 0
         while True:
             await window.acquire()
@@ -232,6 +234,7 @@ async def _run_process(config: LoadConfig, index: int, ready: Any, go: Any) -> _
                 clock,
                 tally,
                 index * streams + number,
+                _lag(index * streams + number, config.processes * streams, interval),
             ).run()
             for number, channel in enumerate(channels)
         ]
@@ -246,6 +249,14 @@ async def _run_process(config: LoadConfig, index: int, ready: Any, go: Any) -> _
         for channel in channels:
             await channel.close(None)
     return tally
+
+
+def _lag(offset: int, streams: int, interval: float | None) -> float:
+    """How long stream ``offset`` of ``streams`` waits before its first send, so that held-rate
+    streams spread their sends evenly over one interval instead of sending in step."""
+    if interval is None:
+        return 0.0
+    return offset / streams * interval
 
 
 def _process_main(config: LoadConfig, index: int, ready: Any, go: Any, results: Any) -> None:

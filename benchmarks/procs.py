@@ -176,6 +176,14 @@ class Launched:
                     times[(pid, thread.id)] = (kind, thread.user_time + thread.system_time)
         return times
 
+    def rss(self) -> int:
+        """The resident set size of the whole tree now, in bytes."""
+        total = 0
+        for process in self.tree():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                total += process.memory_info().rss
+        return total
+
     def peak_rss(self) -> tuple[int, int]:
         """(largest peak RSS of one process of the tree, sum of the peaks), in bytes."""
         peaks = [peak_rss_bytes(process.pid) for process in self.tree()]

@@ -62,6 +62,13 @@ RATIOS = (
         "readings_per_cpu_s",
         "1-reading messages against the transport ceiling at that size",
     ),
+    (
+        "fleet memory/c",
+        "fleet",
+        "fleet_c",
+        "rss_per_stream_kb",
+        "memory per stream over the idle server, against the transport ceiling's",
+    ),
     ("a/e plain", "a_plain", "e_plain", "readings_per_cpu_s", "against the naive baseline"),
     ("a/d plain", "a_plain", "d_plain", "readings_per_s", "against the sink ceiling (wall)"),
 )
@@ -82,6 +89,15 @@ TARGETS = (
     ("(a)/(e) plain, against the naive baseline", "a/e plain", "ratio", ">=", 5.0),
     ("p99 Ack latency at 50% load (ms)", "latency_50", "p99", "<=", 25.0),
     ("RSS per worker at the peak (MB)", "*sluice", "peak_rss_mb", "<=", 200.0),
+    (
+        "fleet: memory per stream against the transport ceiling",
+        "fleet memory/c",
+        "ratio",
+        "<=",
+        1.2,
+    ),
+    ("fleet: p99 Ack latency (ms)", "fleet", "p99", "<=", 50.0),
+    ("fleet: streams that ended in an error", "fleet", "error_count", "<=", 0),
 )
 SLUICE_SCENARIOS = ("a_plain", "a_rich", "b_plain_1000", "b_rich_1000", "b_plain_1",
                     "latency_50", "workers_1", "workers_2")  # fmt: skip
@@ -235,6 +251,33 @@ def _thread_table(scenarios: dict[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _memory_table(scenarios: dict[str, dict[str, Any]]) -> list[str]:
+    """Memory per stream of the fleet scenarios, and the dedup cache's share of Sluice's."""
+    rows = [(name, scenarios[name]) for name in ("fleet", "fleet_no_dedup", "fleet_c")
+            if name in scenarios]  # fmt: skip
+    if not rows:
+        return []
+    lines = [
+        "",
+        "| fleet | streams | idle RSS (MB) | RSS in the window (MB) | per stream over idle (KB) "
+        "| errors |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for _, result in rows:
+        lines.append(
+            f"| {result['title']} | {_number(result['streams'])} "
+            f"| {_number(result['idle_rss_mb'], 1)} | {_number(result['rss_mb'], 1)} "
+            f"| {_number(result['rss_per_stream_kb'], 1)} | {_number(result['error_count'])} |"
+        )
+    if "fleet" in scenarios and "fleet_no_dedup" in scenarios:
+        share = (
+            scenarios["fleet"]["rss_per_stream_kb"]
+            - scenarios["fleet_no_dedup"]["rss_per_stream_kb"]
+        )
+        lines.append(f"\nThe dedup cache's share: {share:.1f} KB per stream.")
+    return lines
+
+
 def _range(result: dict[str, Any]) -> str:
     if result.get("rounds", 1) <= 1:
         return ""
@@ -267,6 +310,7 @@ def markdown(data: dict[str, Any]) -> str:
             f"| {_number(result['peak_rss_mb'], 1)} |"
         )
     lines += _thread_table(data["scenarios"])
+    lines += _memory_table(data["scenarios"])
     lines += ["", "| ratio (same round; median over rounds) | value | of |", "|---|---:|---|"]
     for name, ratio in data["ratios"].items():
         spread = ""

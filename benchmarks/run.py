@@ -21,6 +21,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from benchmarks import report, transforms
 from benchmarks.procs import exit_on_termination
@@ -30,6 +31,19 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 README = HERE / "README.md"
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+
+FLEET = Load(processes=4, streams=1000, window=4)
+"""4,000 streams, each on a connection of its own: a fleet of gateways."""
+FLEET_RATE = 4000 * 10 / 2.0
+"""Each gateway sends a 10-reading batch every 2 s."""
+
+
+def fleet(name: str, title: str, server: str, config: dict[str, Any] | None = None) -> Scenario:
+    """A fleet scenario: 60 s of warm-up (the dedup cache fills to its default size), then
+    120 s measured, in the first round only."""
+    return Scenario(name, title, server, batch_size=10, load=FLEET, rate=FLEET_RATE,
+                    warmup_s=60.0, duration_s=120.0, once=True, config=config or {})  # fmt: skip
+
 
 SCENARIOS = (
     Scenario("a_plain", "(a) end to end, plain, 100-reading batches", "sluice"),
@@ -62,6 +76,10 @@ SCENARIOS = (
              rate_of="a_plain"),
     Scenario("c_plain_at_50", "(c) transport, plain, at the same rate: the client's own latency",
              "transport", rate_of="a_plain"),
+    fleet("fleet", "fleet: 4,000 gateways, a connection each, 10 readings every 2 s", "sluice"),
+    fleet("fleet_no_dedup", "fleet, the dedup cache off: the cache's share of memory", "sluice",
+          {"server": {"dedup_entries": 0}}),
+    fleet("fleet_c", "fleet against the transport ceiling: grpc.aio's own share", "transport"),
     Scenario("workers_1", "1 worker, unpinned, 2 cores shared with the client", "sluice",
              pinned=False),
     Scenario("workers_2", "--workers 2, unpinned, 2 cores shared with the client", "sluice",
@@ -96,6 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             workdir.mkdir()
             bench = Bench(workdir, duration_s=args.duration, warmup_s=args.warmup)
             for scenario in chosen:
+                if scenario.once and number > 1:
+                    continue
                 if scenario.rate_of and scenario.rate_of not in bench.results:
                     bench.run(next(s for s in SCENARIOS if s.name == scenario.rate_of))
                 print(f"round {number}, {scenario.name}: {scenario.title}", flush=True)

@@ -29,6 +29,10 @@ NATIVE_TRANSPORT = Path(__file__).resolve().parent.parent / "build" / "native_tr
 """Built by ``make native-transport`` (which ``make bench`` runs)."""
 START_DELAY_S = 4.0
 """Time the load generator gets to start its processes and connect before its warm-up."""
+CONNECTS_PER_S = 500
+"""Connections the load generator is given time to open per second, on top of the delay."""
+IDLE_SETTLE_S = 1.0
+"""How long a ready server is left alone before its idle memory is read."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +62,21 @@ class Scenario:
     rate_of: str | None = None
     """Hold this share of another scenario's measured readings/s, with ``--rate``."""
     rate_share: float = 0.5
+    rate: float | None = None
+    """Hold this many readings/s in total, with ``--rate``."""
+    warmup_s: float | None = None
+    """Unmeasured seconds before the window; by default the run's ``--warmup``."""
+    duration_s: float | None = None
+    """Measured seconds; by default the run's ``--duration``."""
+    once: bool = False
+    """Run in the first round only (a long scenario whose figures barely move)."""
+    config: dict[str, Any] = field(default_factory=dict)
+    """Config sections merged into the Sluice server's own (``sluice`` scenarios only)."""
+
+    @property
+    def streams(self) -> int:
+        """How many streams (each on a connection of its own) the load holds open."""
+        return self.load.processes * self.load.streams
 
 
 @dataclass(slots=True)
@@ -111,7 +130,7 @@ class Bench:
             module = "benchmarks.baselines.naive_server"
             return [PYTHON, "-m", module, "--listen", listen, "--bootstrap", self.bootstrap]
         config = {
-            "server": {"listen": listen},
+            "server": {"listen": listen, **scenario.config.get("server", {})},
             "ops": {"listen": f"127.0.0.1:{free_port()}"},
             "kafka": {"bootstrap_servers": self.bootstrap},
             "logging": {"level": "WARNING"},
@@ -139,10 +158,14 @@ class Bench:
             self.workdir / f"{scenario.name}.server.log",
             server_cpus,
         )
+        warmup_s = self.warmup_s if scenario.warmup_s is None else scenario.warmup_s
+        duration_s = self.duration_s if scenario.duration_s is None else scenario.duration_s
         try:
             server.wait_grpc_ready(target)
+            time.sleep(IDLE_SETTLE_S)
+            idle_rss = server.rss()
             report_path = self.workdir / f"{scenario.name}.load.json"
-            start_at = time.time() + START_DELAY_S + self.warmup_s
+            start_at = time.time() + START_DELAY_S + scenario.streams / CONNECTS_PER_S + warmup_s
             command = [
                 PYTHON,
                 "-m",
@@ -160,9 +183,9 @@ class Bench:
                 "--window",
                 str(scenario.load.window),
                 "--duration",
-                str(self.duration_s),
+                str(duration_s),
                 "--warmup",
-                str(self.warmup_s),
+                str(warmup_s),
                 "--start-at",
                 repr(start_at),
                 "--json",
@@ -177,10 +200,11 @@ class Bench:
                 time.sleep(max(0.0, start_at - time.time()))
                 cpu_start = server.cpu_seconds()
                 threads_start = server.thread_times()
-                time.sleep(max(0.0, start_at + self.duration_s - time.time()))
+                time.sleep(max(0.0, start_at + duration_s - time.time()))
                 cpu = server.cpu_seconds() - cpu_start
+                busy_rss = server.rss()
                 threads = split_by_kind(threads_start, server.thread_times(), cpu)
-                load.wait(self.duration_s + 120)
+                load.wait(duration_s + 120)
             finally:
                 if load.poll() is None:  # SIGTERM first: it stops its own processes
                     load.terminate()
@@ -193,9 +217,18 @@ class Bench:
             peak, peak_total = server.peak_rss()
         finally:
             server.stop()
-        return _summary(report, cpu, threads, peak, peak_total, rate)
+        summary = _summary(report, cpu, threads, peak, peak_total, rate)
+        summary.update(
+            streams=scenario.streams,
+            idle_rss_mb=round(idle_rss / 2**20, 1),
+            rss_mb=round(busy_rss / 2**20, 1),
+            rss_per_stream_kb=round((busy_rss - idle_rss) / scenario.streams / 1024, 1),
+        )
+        return summary
 
     def _rate(self, scenario: Scenario) -> float | None:
+        if scenario.rate is not None:
+            return scenario.rate
         if scenario.rate_of is None:
             return None
         return float(self.results[scenario.rate_of]["readings_per_s"]) * scenario.rate_share
@@ -265,5 +298,6 @@ def _summary(
         "peak_rss_total_mb": round(peak_total / 2**20, 1),
         "statuses": report["statuses"],
         "errors": report["errors"][:5],
+        "error_count": len(report["errors"]),
         "rate": round(rate, 1) if rate is not None else None,
     }
