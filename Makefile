@@ -32,12 +32,13 @@ BUF := $(TOOLS)/node_modules/.bin/buf
 
 # Debian packages the build or the tests need (gcc builds the C extension; the sanitizer
 # runtimes check it; podman, runc and debootstrap build and run the image, which has no Docker
-# engine here; chromium loads the query API's pages offline); installed with apt-get when
-# missing and running as root. Checked with dpkg -s, so an already provisioned machine costs
+# engine here; chromium loads the query API's pages offline; nghttp2-client's h2load loads
+# HTTP ingest in the benchmarks and their tests); installed with apt-get when missing and
+# running as root. Checked with dpkg -s, so an already provisioned machine costs
 # nothing. The benchmark's native transport needs its own (g++ and grpc's C++ library),
 # installed only where it is built.
 APT_PACKAGES := procps prometheus postgresql gcc libc6-dev libasan8 libubsan1 \
-                podman runc debootstrap chromium
+                podman runc debootstrap chromium nghttp2-client
 NATIVE_APT_PACKAGES := g++ pkg-config libgrpc++-dev
 
 PROTO_SRC := protos/sluice/v1/ingest.proto

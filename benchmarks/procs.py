@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -203,6 +204,17 @@ class Launched:
                 except grpc.FutureTimeoutError:
                     continue
         raise RuntimeError(f"not ready within {READY_TIMEOUT_S}s: {self.tail()}")
+
+    def wait_tcp_ready(self, port: int) -> None:
+        """Block until 127.0.0.1:``port`` accepts a TCP connection (or the process dies)."""
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"exited with {self.process.returncode}: {self.tail()}")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"not listening on {port} within {READY_TIMEOUT_S}s: {self.tail()}")
 
     def tail(self, size: int = 2000) -> str:
         """The end of the process's output."""

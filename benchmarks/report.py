@@ -63,6 +63,20 @@ RATIOS = (
         "1-reading messages against the transport ceiling at that size",
     ),
     (
+        "http/floor 1",
+        "http_1",
+        "http_floor_1",
+        "readings_per_cpu_s",
+        "HTTP ingest, 1 reading per request, against the HTTP floor",
+    ),
+    (
+        "http/floor 100",
+        "http_100",
+        "http_floor_100",
+        "readings_per_cpu_s",
+        "HTTP ingest, 100 readings per request, against the HTTP floor",
+    ),
+    (
         "fleet memory/c",
         "fleet",
         "fleet_c",

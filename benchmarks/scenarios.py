@@ -12,13 +12,16 @@ import os
 import subprocess
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from benchmarks.loadgen import percentile
 from benchmarks.procs import STOP_TIMEOUT_S, Launched, pinned, split_by_kind
+from benchmarks.workloads import WORKLOADS, BatchFactory
 from sluice.core.netutil import free_port
 from sluice.core.record_contract import DEFAULT_DLQ_TOPIC, DEFAULT_TOPIC
 from sluice.delivery.kafka.topics import create_topics
@@ -31,6 +34,11 @@ START_DELAY_S = 4.0
 """Time the load generator gets to start its processes and connect before its warm-up."""
 CONNECTS_PER_S = 500
 """Connections the load generator is given time to open per second, on top of the delay."""
+HTTP_CONNECT_S = 0.5
+"""Time h2load takes to start and connect before its warm-up begins."""
+HTTP_OK = 200
+H2LOAD = "h2load"
+"""nghttp2's load generator (Debian nghttp2-client; ``make bench`` installs it)."""
 IDLE_SETTLE_S = 1.0
 """How long a ready server is left alone before its idle memory is read."""
 
@@ -72,6 +80,9 @@ class Scenario:
     """Run in the first round only (a long scenario whose figures barely move)."""
     config: dict[str, Any] = field(default_factory=dict)
     """Config sections merged into the Sluice server's own (``sluice`` scenarios only)."""
+    protocol: str = "grpc"
+    """``grpc`` (the native load generator) or ``http`` (``POST /v1/ingest`` from h2load,
+    with ``load.streams`` connections and ``load.processes`` threads)."""
 
     @property
     def streams(self) -> int:
@@ -102,6 +113,8 @@ class Bench:
             self.bootstrap = broker.bootstrap
             if scenario.server == "sink":
                 result = self._run_sink(scenario)
+            elif scenario.protocol == "http":
+                result = self._run_http(scenario)
             else:
                 result = self._run_served(scenario)
         result.update(
@@ -113,7 +126,7 @@ class Bench:
         self.results[scenario.name] = result
         return result
 
-    def _server_command(self, scenario: Scenario, port: int) -> list[str]:
+    def _server_command(self, scenario: Scenario, port: int, http_port: int = 0) -> list[str]:
         listen = f"127.0.0.1:{port}"
         # The baselines default to the CPU scheduling policy a Sluice worker defaults to.
         if scenario.server == "transport":
@@ -126,6 +139,10 @@ class Bench:
         if scenario.server == "floor":
             module = "benchmarks.baselines.floor"
             return [PYTHON, "-m", module, "--listen", listen, "--bootstrap", self.bootstrap]
+        if scenario.server == "http_floor":
+            module = "benchmarks.baselines.http_floor"
+            listen = f"127.0.0.1:{http_port}"
+            return [PYTHON, "-m", module, "--listen", listen, "--bootstrap", self.bootstrap]
         if scenario.server == "naive":
             module = "benchmarks.baselines.naive_server"
             return [PYTHON, "-m", module, "--listen", listen, "--bootstrap", self.bootstrap]
@@ -135,6 +152,8 @@ class Bench:
             "kafka": {"bootstrap_servers": self.bootstrap},
             "logging": {"level": "WARNING"},
         }
+        if http_port:
+            config["http"] = {"enabled": True, "listen": f"127.0.0.1:{http_port}"}
         path = self.workdir / f"{scenario.name}.yaml"
         path.write_text(yaml.safe_dump(config), encoding="utf-8")
         return [
@@ -226,6 +245,60 @@ class Bench:
         )
         return summary
 
+    def _run_http(self, scenario: Scenario) -> dict[str, Any]:
+        """``POST /v1/ingest`` from h2load (HTTP/1.1, one request in flight per connection)."""
+        port, http_port = free_port(), free_port()
+        server_cpus = self.server_cpus if scenario.pinned else None
+        load_cpus = self.load_cpus if scenario.pinned else None
+        server = Launched(
+            self._server_command(scenario, port, http_port),
+            self.workdir / f"{scenario.name}.server.log",
+            server_cpus,
+        )
+        warmup_s = self.warmup_s if scenario.warmup_s is None else scenario.warmup_s
+        duration_s = self.duration_s if scenario.duration_s is None else scenario.duration_s
+        try:
+            server.wait_tcp_ready(http_port)
+            body = self.workdir / f"{scenario.name}.body.json"
+            body.write_bytes(
+                BatchFactory(WORKLOADS[scenario.workload]).json_body(scenario.batch_size)
+            )
+            requests_log = self.workdir / f"{scenario.name}.requests.tsv"
+            connections = scenario.load.streams
+            command = [
+                H2LOAD, "--h1", "-c", str(connections), "-t", str(scenario.load.processes),
+                "-D", f"{round(duration_s * 1000)}ms",
+                "--warm-up-time", f"{round(warmup_s * 1000)}ms",
+                "-d", str(body), "-H", "content-type: application/json",
+                "--log-file", str(requests_log), f"http://127.0.0.1:{http_port}/v1/ingest",
+            ]  # fmt: skip
+            rate = self._rate(scenario)
+            if rate is not None:
+                command += ["--rps", f"{rate / scenario.batch_size / connections:.3f}"]
+            started = time.time()
+            with (self.workdir / f"{scenario.name}.load.log").open("ab") as log:
+                load = subprocess.Popen(pinned(command, load_cpus), stdout=log, stderr=log)
+            try:
+                window_start = started + HTTP_CONNECT_S + warmup_s
+                time.sleep(max(0.0, window_start - time.time()))
+                cpu_start = server.cpu_seconds()
+                threads_start = server.thread_times()
+                time.sleep(max(0.0, window_start + duration_s - time.time()))
+                cpu = server.cpu_seconds() - cpu_start
+                threads = split_by_kind(threads_start, server.thread_times(), cpu)
+                code = load.wait(duration_s + 120)
+            finally:
+                if load.poll() is None:
+                    load.kill()
+                    load.wait()
+            if code != 0:
+                raise RuntimeError(f"h2load failed with {code}: see {scenario.name}.load.log")
+            peak, peak_total = server.peak_rss()
+        finally:
+            server.stop()
+        report = http_report(requests_log, window_start, duration_s, scenario.batch_size)
+        return _summary(report, cpu, threads, peak, peak_total, rate)
+
     def _rate(self, scenario: Scenario) -> float | None:
         if scenario.rate is not None:
             return scenario.rate
@@ -264,6 +337,38 @@ class Bench:
             **_per_cpu(report["readings"], report["cpu_s"]),
             "peak_rss_mb": round(report["peak_rss_bytes"] / 2**20, 1),
         }
+
+
+def http_report(
+    requests_log: Path, window_start: float, duration_s: float, readings_per_request: int
+) -> dict[str, Any]:
+    """What h2load's per-request log says of the measured window, in the load generator's
+    report form: the answered requests (200) are the batches."""
+    latencies: list[float] = []
+    statuses: Counter[str] = Counter()
+    begin_us, end_us = window_start * 1e6, (window_start + duration_s) * 1e6
+    for line in requests_log.read_text(encoding="utf-8").splitlines():
+        start_us, status, took_us = (float(field) for field in line.split("\t")[:3])
+        if not begin_us <= start_us + took_us < end_us:
+            continue
+        statuses[f"HTTP {int(status)}"] += 1
+        if int(status) == HTTP_OK:
+            latencies.append(took_us / 1e6)
+    latencies.sort()
+    batches = statuses[f"HTTP {HTTP_OK}"]
+    errors = [f"{count} requests answered {name}" for name, count in statuses.items()
+              if name != f"HTTP {HTTP_OK}"]  # fmt: skip
+    return {
+        "readings": batches * readings_per_request,
+        "readings_per_s": round(batches * readings_per_request / duration_s, 1),
+        "batches_per_s": round(batches / duration_s, 1),
+        "statuses": dict(statuses),
+        "errors": errors,
+        "latency_ms": {
+            name: round(percentile(latencies, share) * 1000, 3)
+            for name, share in (("p50", 0.5), ("p99", 0.99), ("p99.9", 0.999))
+        },
+    }
 
 
 def _per_cpu(readings: float, cpu_s: float) -> dict[str, float]:
