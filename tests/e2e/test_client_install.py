@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import venv
 from pathlib import Path
@@ -66,8 +67,12 @@ def client_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     python = environment / "bin" / "python"
     env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     env.pop("PYTHONPATH", None)
+    # From a copy: building in place would leave build/ and *.egg-info in the source tree.
+    source = shutil.copytree(
+        REPO / "clients", environment.parent / "clients", ignore=shutil.ignore_patterns("build")
+    )
     install = subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", str(REPO / "clients")],
+        [str(python), "-m", "pip", "install", "--quiet", str(source)],
         capture_output=True,
         text=True,
         env=env,

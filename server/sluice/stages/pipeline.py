@@ -1,4 +1,7 @@
-"""Assembles the stages into one pipeline: checks → rate limit → batcher → durable sink."""
+"""Assembles the stages into one pipeline: checks → rate limit → batcher → durable sink.
+
+The rate-limit stage is left out when no tenant has a readings or per-device bucket.
+"""
 
 from __future__ import annotations
 
@@ -19,10 +22,12 @@ class Pipeline:
         self.limiter = RateLimiter(settings.ratelimit, metrics)
         self.sink = sink = DurableSink(settings.kafka, metrics, settings.spool)
         builder = RecordBuilder(settings.kafka, self.limiter.allow_dlq, sink)
-        limits = RateLimitStage(self.limiter, builder)
-        checks = CheckStage(settings.checks, settings.transforms, metrics, limits)
+        after_checks: list[Stage] = [builder, sink]
+        if self.limiter.limits_readings:  # without a readings bucket the stage has nothing to do
+            after_checks.insert(0, RateLimitStage(self.limiter, builder))
+        checks = CheckStage(settings.checks, settings.transforms, metrics, after_checks[0])
         self.head: Stage = checks
-        self._stages: list[Stage] = [checks, limits, builder, sink]
+        self._stages: list[Stage] = [checks, *after_checks]
 
     def accepting(self) -> bool:
         """False when no batch can be made durable: Kafka unreachable and no spool room."""

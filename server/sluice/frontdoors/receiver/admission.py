@@ -83,7 +83,8 @@ class Admission:
         Raises ``StreamError`` when ``raw`` is not a ReadingBatch.
         """
         try:
-            await self._limiter.admit_bytes(tenant, len(raw))
+            if self._limiter.limits_bytes:
+                await self._limiter.admit_bytes(tenant, len(raw))
         except RateLimited as limited:
             self._answer(on_ack, ack_for_error(self._parse(raw).seq, limited), 0)
             return
@@ -106,7 +107,10 @@ class Admission:
                 return
 
         size = len(raw)
-        if not await self._budget.acquire(size, count, self._timeout):
+        budget = self._budget
+        if not budget.try_acquire(size, count) and not await budget.acquire(
+            size, count, self._timeout
+        ):
             overloaded = Unavailable(
                 reasons.OVERLOADED,
                 f"the server's in-flight queue stayed full for {self._timeout:g}s",

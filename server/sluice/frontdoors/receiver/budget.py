@@ -65,8 +65,7 @@ class InflightBudget:
 
         Returns False, holding nothing, if there was no room in time. ``None`` waits forever.
         """
-        if not self._waiters and self._fits(nbytes, nreadings):
-            self._hold(nbytes, nreadings)
+        if self.try_acquire(nbytes, nreadings):
             return True
         if timeout is not None and timeout <= 0:
             return False
@@ -82,6 +81,16 @@ class InflightBudget:
                 self.release(nbytes, nreadings)
             raise
         return True
+
+    def try_acquire(self, nbytes: int, nreadings: int) -> bool:
+        """Hold ``nbytes`` and ``nreadings`` if they fit now and nobody waits; never waits.
+
+        The per-batch path's fast case, without the coroutine ``acquire`` costs.
+        """
+        if not self._waiters and self._fits(nbytes, nreadings):
+            self._hold(nbytes, nreadings)
+            return True
+        return False
 
     def release(self, nbytes: int, nreadings: int) -> None:
         """Give back what an ``acquire`` took, and admit waiters that now fit."""

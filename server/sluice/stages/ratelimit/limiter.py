@@ -85,11 +85,27 @@ class RateLimiter:
         self._sleep = sleep
         self._tenants: dict[str, _TenantBuckets] = {}
         self._next_sweep = clock() + config.sweep_interval_s
+        every = [config.default, *config.tenants.values()]
+        self._limits_bytes = any(limits.bytes is not None for limits in every)
+        self._limits_readings = any(
+            limits.readings is not None or limits.device_readings is not None for limits in every
+        )
         self._decisions = {
             (scope, action): metrics.rate_limited.labels(scope=scope, action=action)
             for scope in SCOPES
             for action in ACTIONS
         }
+
+    @property
+    def limits_bytes(self) -> bool:
+        """True when some tenant has a byte bucket; without one, ``admit_bytes`` is a no-op."""
+        return self._limits_bytes
+
+    @property
+    def limits_readings(self) -> bool:
+        """True when some tenant has a readings or per-device bucket; without one,
+        ``admit_readings`` is a no-op."""
+        return self._limits_readings
 
     @property
     def tenant_count(self) -> int:

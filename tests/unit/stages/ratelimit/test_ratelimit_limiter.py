@@ -193,3 +193,24 @@ async def test_dlq_bucket_caps_dead_letter_records_per_tenant() -> None:
     assert limiter.allow_dlq("acme")
     assert not limiter.allow_dlq("acme")
     assert decisions(registry, "dlq", "reject") == 2
+
+
+@pytest.mark.parametrize(
+    ("default", "tenants", "limits_bytes", "limits_readings"),
+    [
+        (None, {}, False, False),
+        (BYTES_1K, {}, True, False),
+        (None, {"acme": TENANT_10}, False, True),
+        (None, {"acme": DEVICE_2, "beta": BYTES_1K}, True, True),
+    ],
+)
+def test_the_limiter_says_which_kinds_of_limit_any_tenant_has(
+    default: TenantLimits | None,
+    tenants: dict[str, TenantLimits],
+    limits_bytes: bool,
+    limits_readings: bool,
+) -> None:
+    limiter, _, _ = make(default, tenants)
+
+    assert limiter.limits_bytes is limits_bytes
+    assert limiter.limits_readings is limits_readings
