@@ -269,8 +269,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     async def refused(request: Request, exc: Any) -> JSONResponse:
         if isinstance(exc, Unauthenticated):
-            return _error(401, exc.message, {"WWW-Authenticate": "Bearer"})
-        return _error(403, exc.message)
+            return _error(401, exc.http_message, {"WWW-Authenticate": "Bearer"})
+        return _error(403, exc.http_message)
 
     async def unavailable(request: Request, exc: Any) -> JSONResponse:
         return _error(
