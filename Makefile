@@ -15,6 +15,7 @@
 #                      writes benchmarks/results/<date>.json and the table in benchmarks/README.md
 #   make lock          requirements.lock (hash-pinned runtime dependencies, for the Dockerfile)
 #   make docs          regenerate the README's configuration reference
+#   make vendor-docs   refresh the query API's vendored Swagger UI and ReDoc (pinned below)
 #   make clean         caches and build output;  make distclean  also .venv and node_modules
 
 SHELL := bash
@@ -65,7 +66,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: install venv tools apt-deps kubectl-check lint proto proto-check proto-baseline pytest \
         test dev bench native-transport lock \
-        docs clean distclean
+        docs vendor-docs clean distclean
 
 install: apt-deps venv tools kubectl-check
 
@@ -172,6 +173,34 @@ test: install
 # Regenerates the README's configuration reference from the config models.
 docs: venv
 	$(VENV_BIN)/python scripts/update_readme_reference.py
+
+# The query API serves /docs and /redoc from these copies, so they work offline. ReDoc stays
+# on 2.x: 3.x's standalone bundle is an ES module, which FastAPI's get_redoc_html cannot load.
+SWAGGER_UI_VERSION := 5.36.0
+REDOC_VERSION := 2.5.4
+DOCS_STATIC := server/sluice/downstream/query/static
+SWAGGER_UI_FILES := LICENSE NOTICE package.json swagger-ui-bundle.js \
+                    swagger-ui-bundle.js.LICENSE.txt swagger-ui.css favicon-32x32.png
+REDOC_FILES := LICENSE package.json bundles/redoc.standalone.js \
+               bundles/redoc.standalone.js.LICENSE.txt
+
+vendor-docs:
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	(cd "$$tmp" && $(NPM) pack --silent swagger-ui-dist@$(SWAGGER_UI_VERSION) \
+	  redoc@$(REDOC_VERSION) >/dev/null); \
+	for name in swagger-ui-dist-$(SWAGGER_UI_VERSION) redoc-$(REDOC_VERSION); do \
+	  mkdir "$$tmp/$$name" && tar -xzf "$$tmp/$$name.tgz" -C "$$tmp/$$name"; \
+	done; \
+	rm -rf $(DOCS_STATIC)/swagger_ui $(DOCS_STATIC)/redoc; \
+	mkdir -p $(DOCS_STATIC)/swagger_ui $(DOCS_STATIC)/redoc; \
+	for file in $(SWAGGER_UI_FILES); do \
+	  cp "$$tmp/swagger-ui-dist-$(SWAGGER_UI_VERSION)/package/$$file" $(DOCS_STATIC)/swagger_ui/; \
+	done; \
+	for file in $(REDOC_FILES); do \
+	  cp "$$tmp/redoc-$(REDOC_VERSION)/package/$$file" $(DOCS_STATIC)/redoc/; \
+	done
+	@echo "vendored swagger-ui-dist $(SWAGGER_UI_VERSION) and redoc $(REDOC_VERSION)" \
+	  "into $(DOCS_STATIC); update the versions in its README.md"
 
 dev: install
 	$(VENV_BIN)/sluice dev $(DEV_ARGS)

@@ -34,10 +34,17 @@ def http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
 
 
 class SluiceCommand:
-    """``sluice <command> --config <file>``, ready once ``ready_url`` answers 200."""
+    """``sluice <command> --config <file>``, ready once ``ready_url`` answers 200; run by
+    ``python`` (by default the tests' own, with Sluice installed editable)."""
 
     def __init__(
-        self, command: str, config: dict[str, Any], workdir: Path, ready_url: str, name: str = ""
+        self,
+        command: str,
+        config: dict[str, Any],
+        workdir: Path,
+        ready_url: str,
+        name: str = "",
+        python: Path | str = sys.executable,
     ) -> None:
         label = name or command
         self.config_path = workdir / f"{label}.yaml"
@@ -45,11 +52,12 @@ class SluiceCommand:
         self.log_path = workdir / f"{label}.log"
         self.command = command
         self.ready_url = ready_url
+        self.python = str(python)
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> SluiceCommand:
         """Start the process and wait until it is ready."""
-        argv = [sys.executable, "-m", "sluice", self.command, "--config", str(self.config_path)]
+        argv = [self.python, "-m", "sluice", self.command, "--config", str(self.config_path)]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True

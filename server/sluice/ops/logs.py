@@ -31,7 +31,9 @@ _SECRET_IN_TEXT = re.compile(
     re.IGNORECASE,
 )
 _AUTH_SCHEME = re.compile(r"\b(Bearer|Basic)\s+[\w.~+/=-]+", re.IGNORECASE)
-_STANDARD_ATTRS = frozenset(RESERVED_ATTRS) | {"message", "asctime", "taskName"}
+# uvicorn adds ``color_message``, its message with ANSI colours: noise in a field.
+_UNLOGGED_EXTRAS = ("color_message",)
+_STANDARD_ATTRS = frozenset(RESERVED_ATTRS) | {"message", "asctime", "taskName", *_UNLOGGED_EXTRAS}
 
 
 def configure_logging(config: LoggingConfig, stream: TextIO | None = None) -> None:
@@ -98,7 +100,9 @@ class JsonLineFormatter(JsonFormatter):
     """One JSON object per record: time, level, logger, message, trace ids, extras."""
 
     def __init__(self) -> None:
-        super().__init__("{message}", style="{")
+        super().__init__(
+            "{message}", style="{", reserved_attrs=[*RESERVED_ATTRS, *_UNLOGGED_EXTRAS]
+        )
 
     def add_fields(
         self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]

@@ -33,7 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
     dev = commands.add_parser(
         "dev", help="run a local broker, the server and a simulated fleet, showing throughput"
     )
-    dev.add_argument("--config", type=Path, help="YAML config file (kafka is overridden)")
+    dev.add_argument(
+        "--config",
+        type=Path,
+        help="YAML config file (kafka is overridden; logging.* unset: WARNING+ as text)",
+    )
     dev.add_argument("--devices", type=int, default=200)
     dev.add_argument("--rate", type=float, default=20_000.0, help="readings per second")
     dev.add_argument("--duration", type=float, default=None, help="seconds; default until Ctrl-C")
@@ -222,10 +226,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "dev":
         import uvloop
 
-        from sluice.ops.logs import configure_logging
         from sluice.runtime.dev import run_dev
 
         settings = load_or_exit(args.config)
-        configure_logging(settings.logging)
         return uvloop.run(run_dev(settings, args.devices, args.rate, args.duration))
     return EXIT_CONFIG

@@ -4,6 +4,11 @@ and the roll-up (SQLite) with the query API over it, so the fleet's hourly figur
 Everything runs on loopback and everything started here is stopped on Ctrl-C (or after
 ``--duration``): the fleet first, then the server drains, then the query API and the
 roll-up stop, then the broker.
+
+The console reads like a dashboard: the progress lines and the summaries on stdout, and on
+stderr only the logs at WARNING and above, as text. A config that sets ``logging.level`` or
+``logging.format`` (in the file or as ``SLUICE__LOGGING__*``) gets what it set. ``serve``,
+``rollup`` and ``query`` keep their JSON logs.
 """
 
 from __future__ import annotations
@@ -16,10 +21,12 @@ import sys
 import tempfile
 from pathlib import Path
 
+from sluice.core.config.ops import LoggingConfig
 from sluice.core.config.settings import Settings
 from sluice.core.config.spool import DEFAULT_DIR as DEFAULT_SPOOL_DIR
 from sluice.delivery.kafka.topics import create_topics
 from sluice.embedded.broker import BrokerError, TansuBroker
+from sluice.ops.logs import configure_logging
 from sluice.ops.metrics import Metrics
 from sluice.runtime.dev_rollup import EmbeddedRollup, with_dev_rollup
 from sluice.runtime.worker import Worker
@@ -28,6 +35,14 @@ DEV_STREAMS = 4
 EXIT_NO_BROKER = 2
 """The exit status when the embedded broker cannot start (not installed, say)."""
 DEV_INVALID_FRACTION = 0.01
+DEV_LOGGING = LoggingConfig(level="WARNING", format="text")
+"""The logs of ``sluice dev``, for the fields the config leaves unset."""
+
+
+def dev_logging(configured: LoggingConfig) -> LoggingConfig:
+    """``DEV_LOGGING``, with the fields of ``configured`` that the config set explicitly."""
+    explicit = configured.model_dump(include=configured.model_fields_set)
+    return DEV_LOGGING.model_copy(update=explicit)
 
 
 def with_dev_spool(settings: Settings, directory: Path) -> Settings:
@@ -50,6 +65,8 @@ async def run_dev(settings: Settings, devices: int, rate: float, duration: float
     from sluice_client.fleet import Fleet
     from sluice_client.simulator import print_progress, print_summary
 
+    logs = dev_logging(settings.logging)
+    configure_logging(logs)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -73,6 +90,11 @@ async def run_dev(settings: Settings, devices: int, rate: float, duration: float
             f"sluice dev: broker {broker.bootstrap}, gRPC 127.0.0.1:{worker.grpc_port}, "
             f"ops {settings.ops.listen}; {devices} devices at {rate:,.0f} readings/s. "
             "Ctrl-C stops.",
+            flush=True,
+        )
+        print(
+            f"sluice dev: logs at {logs.level} and above, as {logs.format}, on stderr "
+            "(logging.level and logging.format in --config change that)",
             flush=True,
         )
         try:

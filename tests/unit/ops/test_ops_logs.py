@@ -8,7 +8,7 @@ import logging
 import subprocess
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -156,6 +156,22 @@ def test_text_format_is_for_humans() -> None:
     line = stream.getvalue().strip()
     assert " INFO sluice.test: hello password=*** tenant=acme" in line
     assert SECRET not in line
+
+
+@pytest.mark.parametrize("format_", ["json", "text"])
+def test_uvicorns_coloured_copy_of_the_message_is_left_out(
+    format_: Literal["json", "text"],
+) -> None:
+    stream = io.StringIO()
+    configure_logging(LoggingConfig(format=format_), stream)
+    started = "Started server process [\x1b[36m%d\x1b[0m]"
+    logging.getLogger("uvicorn.error").info(
+        "Started server process [%d]", 7, extra={"color_message": started}
+    )
+    line = stream.getvalue().strip()
+    assert "Started server process [7]" in line
+    assert "color_message" not in line
+    assert "[36m" not in line
 
 
 LOG_TO_STDERR = """

@@ -5,7 +5,8 @@ needs the ``query`` scope), or ``auth.default_tenant`` under ``auth.mode: none``
 Listings are paginated by key (``limit``, ``cursor``, ``next_cursor``). A bad parameter is
 a 400 with a ``detail`` that says what is wrong; the store being down is a 503.
 
-The OpenAPI document is at ``/openapi.json``, and interactive docs at ``/docs``.
+The OpenAPI document is at ``/openapi.json``, with Swagger UI at ``/docs`` and ReDoc at
+``/redoc``, both served from the package (``sluice.downstream.query.docs``).
 """
 
 # No ``from __future__ import annotations``: FastAPI reads the endpoint signatures, whose
@@ -24,6 +25,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_fastapi_instrumentator import Instrumentator
 
 from sluice.core.config.query import DEFAULT_TOP, QueryConfig
+from sluice.downstream.query.docs import install_docs
 from sluice.downstream.query.models import (
     Device,
     DeviceFigures,
@@ -67,6 +69,8 @@ def build_query_app(
         title="Sluice query API",
         version="1",
         summary="Hourly roll-ups of the sensor readings Sluice ingested, per tenant.",
+        docs_url=None,
+        redoc_url=None,
     )
     tenant_of = _tenant_dependency(authenticator, token_required)
     Tenant = Annotated[str, Depends(tenant_of)]
@@ -215,6 +219,7 @@ def build_query_app(
 
     _install_error_handlers(app)
     install_openapi(app)
+    install_docs(app)
     if registry is not None:
         instrument(app, registry)
     return app
@@ -264,8 +269,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     async def refused(request: Request, exc: Any) -> JSONResponse:
         if isinstance(exc, Unauthenticated):
-            return _error(401, exc.message, {"WWW-Authenticate": "Bearer"})
-        return _error(403, exc.message)
+            return _error(401, exc.http_message, {"WWW-Authenticate": "Bearer"})
+        return _error(403, exc.http_message)
 
     async def unavailable(request: Request, exc: Any) -> JSONResponse:
         return _error(

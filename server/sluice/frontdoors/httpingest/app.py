@@ -129,9 +129,9 @@ class HttpIngestApp:
             # Counted with the gRPC refusals, so one alert on credentials covers both.
             self._metrics.calls_refused.labels(reason=refused.reason).inc()
             if isinstance(refused, PermissionDenied):
-                return error_response(403, "PERMISSION_DENIED", refused.message)
+                return error_response(403, "PERMISSION_DENIED", refused.http_message)
             headers = {"WWW-Authenticate": "Bearer"}
-            return error_response(401, "UNAUTHENTICATED", refused.message, headers=headers)
+            return error_response(401, "UNAUTHENTICATED", refused.http_message, headers=headers)
         try:
             key = request.headers.get(IDEMPOTENCY_HEADER)
             session_id = idempotency_session(key, self._max_key)

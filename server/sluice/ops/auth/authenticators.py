@@ -93,15 +93,11 @@ def bearer_token(metadata: Metadata) -> str:
     """The token of the call's one ``authorization: Bearer <token>`` entry."""
     values = _values(metadata, AUTHORIZATION)
     if not values:
-        raise Unauthenticated(
-            errors.MISSING, "credentials required: send 'authorization: Bearer <token>' metadata"
-        )
+        raise errors.missing_credentials()
     scheme, _, token = values[0].strip().partition(" ")
     token = token.strip()
     if len(values) > 1 or scheme.lower() != "bearer" or not token:
-        raise Unauthenticated(
-            errors.MALFORMED, "the authorization metadata must be one 'Bearer <token>'"
-        )
+        raise errors.malformed_credentials()
     return token
 
 

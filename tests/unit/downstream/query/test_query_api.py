@@ -190,9 +190,9 @@ async def test_every_answer_is_limited_to_the_tokens_tenant(client: httpx.AsyncC
 @pytest.mark.parametrize(
     ("headers", "status", "detail"),
     [
-        ({}, 401, "credentials required"),
+        ({}, 401, "credentials required: send 'authorization: Bearer <token>' header"),
         ({"Authorization": "Bearer nope"}, 401, "not valid"),
-        ({"Authorization": "Basic abc"}, 401, "Bearer"),
+        ({"Authorization": "Basic abc"}, 401, "the authorization header must be one 'Bearer"),
         ({"Authorization": "Bearer acme-ingest"}, 403, "'query' scope"),
         ({**ACME, "sluice-tenant": "globex"}, 403, "belong to tenant 'acme'"),
     ],

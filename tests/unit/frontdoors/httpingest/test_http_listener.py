@@ -212,6 +212,13 @@ async def tokens() -> AsyncIterator[tuple[RecordingSink, Harness]]:
     await listener.shutdown()
 
 
+HEADER_MESSAGES = {
+    "missing": "credentials required: send 'authorization: Bearer <token>' header",
+    "malformed": "the authorization header must be one 'Bearer <token>'",
+}
+"""Over HTTP, credentials are a header (gRPC callers are told metadata)."""
+
+
 @pytest.mark.parametrize(
     ("headers", "code", "reason"),
     [
@@ -236,6 +243,9 @@ async def test_bearer_tokens_as_for_grpc(
     if code == 401:
         assert response.headers["www-authenticate"] == "Bearer"
         assert TOKEN not in response.text
+        assert "metadata" not in response.json()["message"]
+    if reason in HEADER_MESSAGES:
+        assert response.json()["message"] == HEADER_MESSAGES[reason]
     assert [b.tenant for b in sink.batches] == (["acme"] if code == 200 else [])
 
 

@@ -73,6 +73,30 @@ def test_refusals(
 
 
 @pytest.mark.parametrize(
+    ("metadata", "grpc", "http"),
+    [
+        (
+            None,
+            "credentials required: send 'authorization: Bearer <token>' metadata",
+            "credentials required: send 'authorization: Bearer <token>' header",
+        ),
+        (
+            [("authorization", "Basic YWNtZTpwdw==")],
+            "the authorization metadata must be one 'Bearer <token>'",
+            "the authorization header must be one 'Bearer <token>'",
+        ),
+        (bearer("wrong"), "the bearer token is not valid", "the bearer token is not valid"),
+    ],
+)
+def test_a_refusal_says_metadata_to_grpc_callers_and_header_to_http_ones(
+    auth: TokenAuth, metadata: list[tuple[str, str]] | None, grpc: str, http: str
+) -> None:
+    with pytest.raises(Unauthenticated) as caught:
+        auth.authenticate(metadata, "ingest")
+    assert (caught.value.message, caught.value.http_message) == (grpc, http)
+
+
+@pytest.mark.parametrize(
     ("metadata", "tenant"),
     [
         (bearer("acme-ingest"), "acme"),
