@@ -177,6 +177,29 @@ class Launched:
                     times[(pid, thread.id)] = (kind, thread.user_time + thread.system_time)
         return times
 
+    def cpu_by_process(self) -> dict[int, float]:
+        """User plus system CPU seconds used so far by each process of the tree."""
+        times: dict[int, float] = {}
+        for process in self.tree():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                cpu = process.cpu_times()
+                times[process.pid] = cpu.user + cpu.system
+        return times
+
+    def connections_by_process(self, port: int) -> dict[int, int]:
+        """Established TCP connections to local ``port`` held by each process of the tree."""
+        counts: dict[int, int] = {}
+        for process in self.tree():
+            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                counts[process.pid] = sum(
+                    1
+                    for connection in process.net_connections(kind="tcp")
+                    if connection.laddr
+                    and connection.laddr.port == port
+                    and connection.status == psutil.CONN_ESTABLISHED
+                )
+        return counts
+
     def rss(self) -> int:
         """The resident set size of the whole tree now, in bytes."""
         total = 0

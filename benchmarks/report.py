@@ -159,11 +159,17 @@ def combine(
     return scenarios, combined
 
 
-def targets(results: dict[str, dict[str, Any]], ratio: dict[str, Any]) -> list[dict[str, Any]]:
+def targets(
+    results: dict[str, dict[str, Any]],
+    ratio: dict[str, Any],
+    worker_pairs: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
     """Each target with the measured figure and whether it holds."""
     out = []
     for what, source, key, comparison, figure in TARGETS:
-        if source == "*sluice":
+        if source == "workers_pairs":
+            measured = worker_pairs[key] if worker_pairs else None
+        elif source == "*sluice":
             peaks = [results[name][key] for name in SLUICE_SCENARIOS if name in results]
             measured = max(peaks) if peaks else None
         elif source in ratio:
@@ -292,6 +298,31 @@ def _memory_table(scenarios: dict[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _pairs_table(worker_pairs: dict[str, Any] | None) -> list[str]:
+    """The interleaved 1-worker and 2-worker pairs: the ratio and where the CPU went."""
+    if not worker_pairs:
+        return []
+    low, high = worker_pairs["range"]
+    lines = [
+        "",
+        f"--workers 2 against 1 worker at {_number(worker_pairs['rate'])} readings/s, "
+        f"{worker_pairs['pairs']} interleaved pairs: server CPU per reading "
+        f"{worker_pairs['ratio']:.2f}× ({low:.2f}–{high:.2f}); supervisor "
+        f"{worker_pairs['supervisor_cpu_s_per_million']:.3f} CPU-s per 1M readings; "
+        f"connections per worker {worker_pairs['connections_per_worker']}.",
+        "",
+        "| server CPU-s per 1M readings, by thread | 1 worker | 2 workers |",
+        "|---|---:|---:|",
+    ]
+    for kind, sides in worker_pairs["by_thread"].items():
+        lines.append(f"| {kind} | {_number(sides['one'], 3)} | {_number(sides['two'], 3)} |")
+    lines.append(
+        f"| whole tree | {_number(worker_pairs['one_cpu_s_per_million'], 3)} "
+        f"| {_number(worker_pairs['two_cpu_s_per_million'], 3)} |"
+    )
+    return lines
+
+
 def _range(result: dict[str, Any]) -> str:
     if result.get("rounds", 1) <= 1:
         return ""
@@ -325,6 +356,7 @@ def markdown(data: dict[str, Any]) -> str:
         )
     lines += _thread_table(data["scenarios"])
     lines += _memory_table(data["scenarios"])
+    lines += _pairs_table(data.get("workers_pairs"))
     lines += ["", "| ratio (same round; median over rounds) | value | of |", "|---|---:|---|"]
     for name, ratio in data["ratios"].items():
         spread = ""

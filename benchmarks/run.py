@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks import report, transforms
+from benchmarks import pairs, report, transforms
 from benchmarks.procs import exit_on_termination
 from benchmarks.scenarios import Bench, Load, Scenario
 
@@ -96,6 +96,8 @@ SCENARIOS = (
              pinned=False),
     Scenario("workers_2", "--workers 2, unpinned, 2 cores shared with the client", "sluice",
              workers=2, pinned=False, load=Load(2, 4, 16)),
+    Scenario("workers_pairs", "--workers 2 against 1 at 40% of workers_1, interleaved pairs",
+             "sluice", rate_of="workers_1", rate_share=pairs.HELD_SHARE, once=True),
 )  # fmt: skip
 
 
@@ -120,6 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     chosen = [scenario for scenario in SCENARIOS if not wanted or scenario.name in wanted]
     started = time.time()
     rounds = []
+    worker_pairs = None
     with tempfile.TemporaryDirectory(prefix="sluice-bench-") as scratch:
         for number in range(1, args.rounds + 1):
             workdir = Path(scratch) / f"round-{number}"
@@ -131,6 +134,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if scenario.rate_of and scenario.rate_of not in bench.results:
                     bench.run(next(s for s in SCENARIOS if s.name == scenario.rate_of))
                 print(f"round {number}, {scenario.name}: {scenario.title}", flush=True)
+                if scenario.name == "workers_pairs":
+                    rate = bench.results["workers_1"]["readings_per_s"] * scenario.rate_share
+                    worker_pairs = pairs.measure(bench, rate)
+                    print(f"  {json.dumps(worker_pairs)}", flush=True)
+                    continue
                 result = bench.run(scenario)
                 print(f"  {json.dumps(result)}", flush=True)
             rounds.append(bench.results)
@@ -142,7 +150,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "machine": report.machine(),
         "scenarios": results,
         "ratios": ratio,
-        "targets": report.targets(results, ratio),
+        "targets": report.targets(results, ratio, worker_pairs),
+        "workers_pairs": worker_pairs,
         "rounds": rounds,
         "transforms": None if args.no_transforms else transforms.measure(),
     }

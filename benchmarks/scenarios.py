@@ -219,8 +219,11 @@ class Bench:
                 time.sleep(max(0.0, start_at - time.time()))
                 cpu_start = server.cpu_seconds()
                 threads_start = server.thread_times()
+                processes_start = server.cpu_by_process()
                 time.sleep(max(0.0, start_at + duration_s - time.time()))
                 cpu = server.cpu_seconds() - cpu_start
+                processes = _spent(processes_start, server.cpu_by_process())
+                connections = server.connections_by_process(port)
                 busy_rss = server.rss()
                 threads = split_by_kind(threads_start, server.thread_times(), cpu)
                 load.wait(duration_s + 120)
@@ -237,6 +240,8 @@ class Bench:
         finally:
             server.stop()
         summary = _summary(report, cpu, threads, peak, peak_total, rate)
+        if scenario.workers > 1:
+            summary["processes"] = _by_process(server.pid, processes, connections, report)
         summary.update(
             streams=scenario.streams,
             idle_rss_mb=round(idle_rss / 2**20, 1),
@@ -337,6 +342,28 @@ class Bench:
             **_per_cpu(report["readings"], report["cpu_s"]),
             "peak_rss_mb": round(report["peak_rss_bytes"] / 2**20, 1),
         }
+
+
+def _spent(start: dict[int, float], end: dict[int, float]) -> dict[int, float]:
+    """CPU seconds each process used between two snapshots (0 for one that is gone)."""
+    return {pid: end[pid] - start.get(pid, 0.0) for pid in end}
+
+
+def _by_process(
+    supervisor: int,
+    cpu: dict[int, float],
+    connections: dict[int, int],
+    report: dict[str, Any],
+) -> dict[str, Any]:
+    """Where a multi-worker server spent its CPU (per million readings), and how
+    SO_REUSEPORT spread the load's connections over the workers."""
+    readings = report["readings"] or 1
+    workers = sorted(pid for pid in cpu if pid != supervisor)
+    return {
+        "supervisor_cpu_s_per_million": round(cpu.get(supervisor, 0.0) / readings * 1e6, 3),
+        "workers_cpu_s_per_million": [round(cpu[pid] / readings * 1e6, 3) for pid in workers],
+        "connections_per_worker": [connections.get(pid, 0) for pid in workers],
+    }
 
 
 def http_report(
