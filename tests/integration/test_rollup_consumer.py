@@ -23,11 +23,11 @@ from sluice.core.config.rollup import RollupConfig
 from sluice.delivery.kafka.topics import create_topics
 from sluice.downstream.rollup.consumer import RollupConsumer
 from sluice.downstream.rollup.decode import decode_record
+from sluice.downstream.rollup.metrics import RollupMetrics
 from sluice.downstream.rollup.postgres import PostgresRollupStore
 from sluice.downstream.rollup.sqlite import SqliteRollupStore
 from sluice.downstream.rollup.store import RollupStore
 from sluice.embedded.broker import TansuBroker
-from sluice.ops.metrics import Metrics
 from sluice.runtime.dev_rollup import TANSU_CONSUMER
 from sluice.v1.ingest_pb2 import Reading
 from tests.support.rollup import (
@@ -72,7 +72,7 @@ class RunningConsumer:
             group_id=group, client=TANSU_CONSUMER, poll_timeout_s=0.1, batch_max_records=7
         )
         kafka = KafkaConfig(bootstrap_servers=bootstrap, topic=topic)
-        consumer = RollupConsumer(config, kafka, store, Metrics(self.registry))
+        consumer = RollupConsumer(config, kafka, store, RollupMetrics(self.registry))
         self.errors: list[BaseException] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(consumer,), daemon=True)
