@@ -31,6 +31,13 @@ PROCESS_KINDS: dict[str, Callable[[CollectorRegistry], object]] = {
 }
 """What each process kind declares on its registry: the gateway worker, ``sluice rollup``
 and ``sluice query``."""
+CHART_JOBS = {
+    "gateway": "sluice-metrics",
+    "rollup": "sluice-rollup-metrics",
+    "query": "sluice-query-metrics",
+}
+"""The scrape job of each component under the chart's ServiceMonitors (release "sluice"):
+the operator names a job after the Service a ServiceMonitor selects."""
 
 
 def exported_series_names(*kinds: str) -> set[str]:

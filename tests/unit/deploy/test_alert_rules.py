@@ -13,6 +13,7 @@ import yaml
 from observability_names import (
     ALERT_TESTS,
     ALERTS,
+    CHART_JOBS,
     OPERATIONS_GUIDE,
     PROCESS_KINDS,
     exported_series_names,
@@ -36,8 +37,7 @@ REQUIRED_ALERTS = {
     "SluiceQueryErrors",
 }
 HEALTHY_DOWNSTREAM = "a scrape of a healthy roll-up and query raises no alert"
-DOWNSTREAM_JOBS = {"sluice-rollup-metrics": "rollup", "sluice-query-metrics": "query"}
-"""The jobs of the chart's roll-up and query ServiceMonitors (release "sluice"), by kind."""
+DOWNSTREAM_JOBS = {CHART_JOBS[kind]: kind for kind in ("rollup", "query")}
 
 
 def promtool(*args: str) -> subprocess.CompletedProcess[str]:
