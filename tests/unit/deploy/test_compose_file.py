@@ -12,6 +12,7 @@ import json
 import re
 import runpy
 import subprocess
+import sys
 from io import StringIO
 from typing import Any
 
@@ -210,16 +211,18 @@ def test_bind_mounts_name_files_of_the_repository(stack: dict[str, Any]) -> None
 
 def test_make_env_writes_every_variable_the_file_needs(env: dict[str, str]) -> None:
     text = COMPOSE_FILE.read_text(encoding="utf-8")
-    needed = variables_used(text)
+    needed = variables_used(text) | {"COMPOSE_PROJECT_NAME"}  # compose itself reads it
     assert set(env) == needed == set(parse_env(ENV_EXAMPLE.read_text(encoding="utf-8")))
+    assert env["COMPOSE_PROJECT_NAME"] == "sluice"
     assert env["SLUICE_TOKEN_SHA256"] == token_digest(env["SLUICE_TOKEN"])
-    assert all(len(value) >= 32 for key, value in env.items() if key != "SLUICE_TOKEN_SHA256")
+    secrets = ["SLUICE_TOKEN", "POSTGRES_PASSWORD", "GRAFANA_DB_PASSWORD", "GRAFANA_ADMIN_PASSWORD"]
+    assert all(len(env[key]) >= 32 for key in secrets)
     assert make_env()["SLUICE_TOKEN"] != env["SLUICE_TOKEN"], "tokens must be random"
 
 
 def test_hash_token_prints_the_digest_make_env_writes(env: dict[str, str]) -> None:
     result = subprocess.run(
-        [str(REPO / ".venv" / "bin" / "sluice"), "hash-token"],
+        [sys.executable, "-m", "sluice", "hash-token"],
         input=env["SLUICE_TOKEN"] + "\n",
         capture_output=True,
         text=True,
