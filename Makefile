@@ -14,6 +14,7 @@
 #   make bench         the benchmark suite (~16 min; BENCH_ARGS=--only a_plain,c_plain ...);
 #                      writes benchmarks/results/<date>.json and the table in benchmarks/README.md
 #   make lock          requirements.lock (hash-pinned runtime dependencies, for the Dockerfile)
+#   make image         the server image from the Dockerfile (IMAGE=sluice:dev; docker or podman)
 #   make docs          regenerate the README's configuration reference
 #   make vendor-docs   refresh the query API's vendored Swagger UI and ReDoc (pinned below)
 #   make clean         caches and build output;  make distclean  also .venv and node_modules
@@ -65,7 +66,7 @@ TOOLS_STAMP := $(TOOLS)/node_modules/.stamp-install
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: install venv tools apt-deps kubectl-check lint proto proto-check proto-baseline pytest \
-        test dev bench native-transport lock \
+        test dev bench native-transport lock image \
         docs vendor-docs clean distclean
 
 install: apt-deps venv tools kubectl-check
@@ -148,6 +149,13 @@ lock: venv
 	printf './clients[replay,connect]\n.\n' | $(VENV_BIN)/uv pip compile - --generate-hashes \
 	  --python-version 3.11 --python-platform linux --quiet \
 	  --no-emit-package sluice-client --no-emit-package sluice -o requirements.lock
+
+# The committed Dockerfile, built as it is: with docker where its engine answers, else with
+# podman. Where the registry's python base cannot be pulled, a Debian base made locally
+# (debootstrap) stands in, kept in ~/.cache/sluice and the image store between runs.
+IMAGE ?= sluice:dev
+image: apt-deps
+	IMAGE='$(IMAGE)' scripts/image.sh build
 
 # The benchmark's native transport baseline (grpc's C++ callback API; see benchmarks/).
 native-transport: $(NATIVE_TRANSPORT)

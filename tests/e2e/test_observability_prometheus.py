@@ -1,9 +1,12 @@
-"""A real Prometheus scrapes a real ``sluice serve`` with two workers.
+"""A real Prometheus scrapes a real ``sluice serve`` with two workers, and the ``sluice rollup``
+and ``sluice query`` over what it produces, each as a job of its own (as the chart's
+ServiceMonitors make them).
 
-Debian's ``prometheus`` (installed by ``make install``) scrapes the ops port every second
+Debian's ``prometheus`` (installed by ``make install``) scrapes the ops ports every second
 and loads deploy/prometheus/alerts.yml. The tests read the readings count back through its
-HTTP API, run every expression of the Grafana dashboard against it, and watch the alert
-rules evaluate against live data.
+HTTP API, run every expression of the Grafana dashboard against it, see each component
+export only its own families, and watch the alert rules evaluate against live data: the
+healthy roll-up and query raise nothing.
 """
 
 from __future__ import annotations
@@ -26,10 +29,12 @@ import yaml
 
 from sluice.core.netutil import free_port
 from sluice.embedded.broker import TansuBroker
+from sluice.runtime.dev_rollup import TANSU_CONSUMER
 from sluice_client import IngestClient
 from tests.support.ingest import reading
 from tests.support.processes import ManagedProcess
 from tests.support.servers import SluiceServer
+from tests.support.services import SluiceCommand, http_get
 
 pytestmark = pytest.mark.e2e
 
@@ -37,6 +42,8 @@ REPO = Path(__file__).resolve().parents[2]
 ALERTS = REPO / "deploy" / "prometheus" / "alerts.yml"
 DASHBOARD = REPO / "deploy" / "grafana" / "sluice.json"
 JOB = "sluice"
+ROLLUP_JOB = "sluice-rollup"
+QUERY_JOB = "sluice-query"
 START_TIMEOUT_S = 20.0
 SCRAPE_WAIT_S = 20.0
 
@@ -68,9 +75,9 @@ CORE_PANELS = {
 
 
 class Prometheus:
-    """A ``prometheus`` process on 127.0.0.1 scraping ``targets`` every second."""
+    """A ``prometheus`` process on 127.0.0.1 scraping the targets of each job every second."""
 
-    def __init__(self, workdir: Path, targets: list[str], rule_files: list[Path]) -> None:
+    def __init__(self, workdir: Path, jobs: dict[str, list[str]], rule_files: list[Path]) -> None:
         binary = shutil.which("prometheus")
         if binary is None:
             pytest.fail("prometheus is not on PATH: `make install` installs Debian's package")
@@ -78,7 +85,10 @@ class Prometheus:
         config = {
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
             "rule_files": [str(path) for path in rule_files],
-            "scrape_configs": [{"job_name": JOB, "static_configs": [{"targets": targets}]}],
+            "scrape_configs": [
+                {"job_name": job, "static_configs": [{"targets": targets}]}
+                for job, targets in jobs.items()
+            ],
         }
         config_path = workdir / "prometheus.yml"
         config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
@@ -137,15 +147,40 @@ class Prometheus:
 def scraped(
     tansu: TansuBroker, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[SluiceServer, Prometheus]]:
-    """Two workers of ``sluice serve`` that took traffic, and a Prometheus scraping them."""
+    """Two workers of ``sluice serve`` that took traffic, the roll-up and the query API over
+    it, and a Prometheus scraping all three."""
     workdir = tmp_path_factory.mktemp("observability")
-    config = {"kafka": {"bootstrap_servers": tansu.bootstrap}}
-    with SluiceServer(config, workdir, workers=2) as server:
-        prometheus = Prometheus(workdir, [f"127.0.0.1:{server.ops_port}"], [ALERTS]).start()
+    kafka = {"bootstrap_servers": tansu.bootstrap}
+    store = {"sqlite_path": str(workdir / "rollup.db")}
+    rollup_ops, query_ops = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
+    query_api = f"127.0.0.1:{free_port()}"
+    rollup_config = {
+        "kafka": kafka,
+        "rollup": {"ops_listen": rollup_ops, "client": TANSU_CONSUMER, "store": store},
+    }
+    query_config = {
+        "query": {"listen": query_api, "ops_listen": query_ops},
+        "rollup": {"store": store},
+    }
+    with (
+        SluiceServer({"kafka": kafka}, workdir, workers=2) as server,
+        SluiceCommand("rollup", rollup_config, workdir, f"http://{rollup_ops}/readyz"),
+        SluiceCommand("query", query_config, workdir, f"http://{query_ops}/readyz"),
+    ):
+        jobs = {
+            JOB: [f"127.0.0.1:{server.ops_port}"],
+            ROLLUP_JOB: [rollup_ops],
+            QUERY_JOB: [query_ops],
+        }
+        prometheus = Prometheus(workdir, jobs, [ALERTS]).start()
         try:
             # Scraped before the traffic too, so the rates in the window see it arrive.
-            assert wait_for(prometheus, f'up{{job="{JOB}"}}', 1) == 1, prometheus.process.logs()
+            assert wait_for(prometheus, "sum(up)", len(jobs)) == len(jobs), (
+                prometheus.process.logs()
+            )
             send_traffic(server.target)
+            for path in ("/v1/devices", "/v1/devices?limit=0"):  # a 200 and a 400
+                http_get(f"http://{query_api}{path}")
             yield server, prometheus
         finally:
             prometheus.stop()
@@ -190,7 +225,31 @@ def test_prometheus_counts_every_reading_across_both_workers(
     assert prometheus.scalar("sum(sluice_readings_received_total)") == valid + invalid
     rejected = prometheus.scalar('sum(sluice_readings_rejected_total{reason="VALUE_NOT_FINITE"})')
     assert rejected == invalid
-    assert prometheus.scalar("sum(sluice_ready)") == 1, "one pod, ready"
+    assert prometheus.scalar('sum(sluice_ready{component="gateway"})') == 1, "one pod, ready"
+
+
+def test_the_rollup_and_the_query_export_their_own_families_only(
+    scraped: tuple[SluiceServer, Prometheus],
+) -> None:
+    _, prometheus = scraped
+    valid = CLIENTS * VALID_PER_CLIENT
+    rolled_up = f'sum(sluice_rollup_readings_total{{job="{ROLLUP_JOB}"}})'
+    assert wait_for(prometheus, rolled_up, valid) == valid
+    # Once all is rolled up and committed, no partition the roll-up holds lags.
+    lag = f'sum(sluice_rollup_consumer_lag_records{{job="{ROLLUP_JOB}"}})'
+    assert wait_for(prometheus, lag, 0) == 0
+    answered = f'sum(sluice_query_http_requests_total{{job="{QUERY_JOB}"}})'
+    assert wait_for(prometheus, answered, 2) == 2
+    for job, component in ((ROLLUP_JOB, "rollup"), (QUERY_JOB, "query")):
+        names = {
+            series["metric"]["__name__"]
+            for series in prometheus.query(f'count by (__name__) ({{job="{job}"}})')
+            if series["metric"]["__name__"].startswith("sluice_")
+        }
+        foreign = {n for n in names if not n.startswith(f"sluice_{component}_")}
+        assert foreign == {"sluice_ready"}, f"{job} exports {foreign}"
+        ready = f'sluice_ready{{job="{job}", component="{component}"}}'
+        assert prometheus.scalar(ready) == 1
 
 
 def dashboard_panels() -> list[dict[str, Any]]:

@@ -108,7 +108,8 @@ def test_readings_sent_to_the_server_come_back_as_hourly_figures(
         )
         assert answered is not None, exposition
         assert int(answered.group(1)) >= len(expected)
-        assert re.search(r"^sluice_ready 1\.0$", exposition, re.MULTILINE), exposition
+        ready = r'^sluice_ready\{component="query"\} 1\.0$'
+        assert re.search(ready, exposition, re.MULTILINE), exposition
         assert rollup.stop() == 0, rollup.logs()
         assert query.stop() == 0, query.logs()
 

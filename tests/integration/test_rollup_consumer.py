@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -22,12 +22,12 @@ from sluice.core.config.kafka import KafkaConfig
 from sluice.core.config.rollup import RollupConfig
 from sluice.delivery.kafka.topics import create_topics
 from sluice.downstream.rollup.consumer import RollupConsumer
-from sluice.downstream.rollup.decode import decode_record
+from sluice.downstream.rollup.decode import DecodedRecord, decode_record
+from sluice.downstream.rollup.metrics import RollupMetrics
 from sluice.downstream.rollup.postgres import PostgresRollupStore
 from sluice.downstream.rollup.sqlite import SqliteRollupStore
-from sluice.downstream.rollup.store import RollupStore
+from sluice.downstream.rollup.store import Applied, RollupStore, StoreUnavailable
 from sluice.embedded.broker import TansuBroker
-from sluice.ops.metrics import Metrics
 from sluice.runtime.dev_rollup import TANSU_CONSUMER
 from sluice.v1.ingest_pb2 import Reading
 from tests.support.rollup import (
@@ -72,7 +72,7 @@ class RunningConsumer:
             group_id=group, client=TANSU_CONSUMER, poll_timeout_s=0.1, batch_max_records=7
         )
         kafka = KafkaConfig(bootstrap_servers=bootstrap, topic=topic)
-        consumer = RollupConsumer(config, kafka, store, Metrics(self.registry))
+        consumer = RollupConsumer(config, kafka, store, RollupMetrics(self.registry))
         self.errors: list[BaseException] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(consumer,), daemon=True)
@@ -83,6 +83,19 @@ class RunningConsumer:
             consumer.run(self._stop)
         except BaseException as exc:
             self.errors.append(exc)
+
+    def lag(self, topic: str, partitions: int) -> dict[int, float]:
+        """The lag shown for each partition of ``topic`` that has a series."""
+        shown = {
+            partition: self.registry.get_sample_value(
+                "sluice_rollup_consumer_lag_records", {"topic": topic, "partition": str(partition)}
+            )
+            for partition in range(partitions)
+        }
+        return {partition: value for partition, value in shown.items() if value is not None}
+
+    def store_errors(self) -> float:
+        return self.registry.get_sample_value("sluice_rollup_store_errors_total") or 0.0
 
     def count(self, outcome: str) -> float:
         value = self.registry.get_sample_value("sluice_rollup_records_total", {"outcome": outcome})
@@ -208,4 +221,53 @@ def test_an_undecodable_record_is_skipped_and_the_rest_counted(
         assert consumer.count("undecodable") == 1
     finally:
         consumer.stop()
+    assert_same_figures(stored(store, ["acme"]), reference(pairs))
+
+
+class AwayStore(SqliteRollupStore):
+    """A SQLite store whose transactions fail until ``back`` is set: a database that is away."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.back = threading.Event()
+
+    def apply(self, records: Sequence[DecodedRecord], now_s: int | None = None) -> Applied:
+        if not self.back.is_set():
+            raise StoreUnavailable("the test's database is away")
+        return super().apply(records, now_s)
+
+
+@pytest.fixture
+def away_store(tmp_path: Path) -> Iterator[AwayStore]:
+    store = AwayStore(tmp_path / "rollup.db")
+    store.open()
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def test_the_lag_of_each_partition_grows_while_the_store_is_away_and_falls_to_zero(
+    tansu: TansuBroker, topic: str, away_store: AwayStore
+) -> None:
+    store = away_store
+    pairs = batches(12, seed=81)
+    records = records_of(pairs, 1, topic)
+    produce(tansu.bootstrap, records)
+    consumer = RunningConsumer(tansu.bootstrap, topic, store, f"g-{uuid.uuid4().hex}")
+    try:
+        # Nothing can be applied, so nothing is committed: every record is lag.
+        consumer.wait_for(
+            lambda: sum(consumer.lag(topic, 4).values()) == len(records), "the whole topic as lag"
+        )
+        assert consumer.store_errors() > 0
+        assert consumer.count("applied") == 0
+
+        store.back.set()
+        consumer.wait_for(lambda: consumer.count("applied") == len(records), "every record")
+        consumer.wait_for(lambda: sum(consumer.lag(topic, 4).values()) == 0, "no lag left")
+        assert set(consumer.lag(topic, 4)) == {0, 1, 2, 3}, "a series per partition held"
+    finally:
+        consumer.stop()
+    assert consumer.lag(topic, 4) == {}, "a consumer that left its group shows no lag"
     assert_same_figures(stored(store, ["acme"]), reference(pairs))

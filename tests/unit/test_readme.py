@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from prometheus_client import CollectorRegistry
 
 from sluice.core import reasons
+from sluice.downstream.query.metrics import QueryMetrics
+from sluice.downstream.rollup.metrics import RollupMetrics
 from sluice.ops.metrics import Metrics
 from sluice.runtime.configdoc import reference
 
@@ -31,9 +35,10 @@ def test_the_config_reference_matches_the_config_models() -> None:
     )
 
 
-def test_every_metric_is_in_the_readme() -> None:
+@pytest.mark.parametrize("kind", [Metrics, RollupMetrics, QueryMetrics])
+def test_every_metric_is_in_the_readme(kind: Callable[[CollectorRegistry], object]) -> None:
     registry = CollectorRegistry()
-    Metrics(registry)
+    kind(registry)
     text = README.read_text(encoding="utf-8")
     missing = [m.name for m in registry.collect() if f"`{m.name}" not in text]
     assert missing == [], f"metrics missing from the README: {missing}"

@@ -1,4 +1,9 @@
-"""Every Prometheus metric Sluice exports, declared in one place.
+"""The gateway worker's Prometheus metrics, and the readiness gauge every process kind shares.
+
+Each process kind declares its families in one place, on an injected registry, so that it
+exports only what means something for it: the gateway worker here (``Metrics``), ``sluice
+rollup`` in ``sluice.downstream.rollup.metrics`` and ``sluice query`` in
+``sluice.downstream.query.metrics``. All three export ``sluice_ready{component}``.
 
 Stages receive a ``Metrics`` and never create metrics themselves. Tests pass a fresh
 ``CollectorRegistry`` and read samples with ``registry.get_sample_value``. Under the
@@ -8,13 +13,38 @@ to per-process files, and the gauges aggregate with the modes given here.
 
 from __future__ import annotations
 
+from typing import Literal
+from weakref import WeakKeyDictionary
+
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
+Component = Literal["gateway", "rollup", "query"]
+"""The process kinds, as the ``component`` label of ``sluice_ready`` names them."""
+
+_READY: WeakKeyDictionary[CollectorRegistry, Gauge] = WeakKeyDictionary()
+
+
+def readiness(registry: CollectorRegistry, component: Component) -> Gauge:
+    """``sluice_ready{component}`` of ``registry``, declared once per registry, so that a
+    process hosting several kinds (``sluice dev``) exports one series per kind."""
+    family = _READY.get(registry)
+    if family is None:
+        family = _READY[registry] = Gauge(
+            "sluice_ready",
+            "1 while the component is ready: the gateway accepts new batches (0 when "
+            "draining, or when Kafka is unreachable and the spool full or disabled), the "
+            "roll-up consumes, the query API serves.",
+            ["component"],
+            registry=registry,
+            multiprocess_mode="livemin",
+        )
+    return family.labels(component)
+
 
 class Metrics:
-    """The metric set of one process, registered in ``registry``."""
+    """The gateway worker's metric set (ingest, Kafka, spool, queues), in ``registry``."""
 
     def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
         r = registry
@@ -148,45 +178,10 @@ class Metrics:
             registry=r,
             multiprocess_mode="livemax",
         )
-        self.ready = Gauge(
-            "sluice_ready",
-            "1 while the process accepts new batches (0 when draining, or when Kafka is "
-            "unreachable and the spool full or disabled).",
-            registry=r,
-            multiprocess_mode="livemin",
-        )
+        self.ready = readiness(registry, "gateway")
         self.http_requests = Counter(
             "sluice_http_requests",
             "HTTP ingest requests answered, by HTTP status code.",
             ["code"],
-            registry=r,
-        )
-        self.rollup_records = Counter(
-            "sluice_rollup_records",
-            "Kafka records the roll-up consumed, by outcome: applied, duplicate (already "
-            "counted, by ce_source and ce_id) or undecodable (skipped).",
-            ["outcome"],
-            registry=r,
-        )
-        self.rollup_readings = Counter(
-            "sluice_rollup_readings",
-            "Readings added to the roll-ups (readings of duplicate records are not).",
-            registry=r,
-        )
-        self.rollup_store_errors = Counter(
-            "sluice_rollup_store_errors",
-            "Roll-up store transactions that failed and were retried.",
-            registry=r,
-        )
-        self.rollup_commit_errors = Counter(
-            "sluice_rollup_commit_errors",
-            "Kafka offset commits of the roll-up that failed (the records come again and are "
-            "counted once).",
-            registry=r,
-        )
-        self.rollup_transaction_latency = Histogram(
-            "sluice_rollup_transaction_seconds",
-            "Time to apply one batch of Kafka records to the roll-up store.",
-            buckets=LATENCY_BUCKETS,
             registry=r,
         )

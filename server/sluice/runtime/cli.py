@@ -167,10 +167,10 @@ def run_rollup_or_query(command: str, settings: Settings, config: Path | None = 
     configure_logging(settings.logging)
     try:
         if command == "rollup":
+            from sluice.downstream.rollup.metrics import RollupMetrics
             from sluice.downstream.rollup.service import serve_rollup
-            from sluice.ops.metrics import Metrics
 
-            return uvloop.run(serve_rollup(settings, Metrics()))
+            return uvloop.run(serve_rollup(settings, RollupMetrics()))
         from sluice.downstream.query.service import serve_query
 
         return uvloop.run(serve_query(settings, lambda: load_settings(config)))

@@ -85,7 +85,9 @@ async def run_dev(settings: Settings, devices: int, rate: float, duration: float
         settings = with_dev_spool(with_bootstrap(settings, broker.bootstrap), Path(spool_dir))
         worker = Worker(settings, Metrics())
         await worker.start()
-        embedded = EmbeddedRollup(with_dev_rollup(settings, Path(rollup_dir)), worker.metrics)
+        embedded = EmbeddedRollup(
+            with_dev_rollup(settings, Path(rollup_dir)), worker.metrics.registry
+        )
         print(
             f"sluice dev: broker {broker.bootstrap}, gRPC 127.0.0.1:{worker.grpc_port}, "
             f"ops {settings.ops.listen}; {devices} devices at {rate:,.0f} readings/s. "

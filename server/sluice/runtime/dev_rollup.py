@@ -14,12 +14,15 @@ import time
 from pathlib import Path
 from typing import Final
 
+from prometheus_client import CollectorRegistry
+
 from sluice.core.config.rollup import DEFAULT_SQLITE_PATH
 from sluice.core.config.settings import Settings
+from sluice.downstream.query.metrics import QueryMetrics
 from sluice.downstream.query.service import query_app, query_listener
 from sluice.downstream.rollup.aggregate import HOUR_S
+from sluice.downstream.rollup.metrics import RollupMetrics
 from sluice.downstream.rollup.service import RollupService
-from sluice.ops.metrics import Metrics
 from sluice.ops.server import OpsServer
 
 log = logging.getLogger(__name__)
@@ -50,12 +53,14 @@ def with_dev_rollup(settings: Settings, directory: Path) -> Settings:
 
 
 class EmbeddedRollup:
-    """The roll-up consumer and the query listener of a ``sluice dev`` run."""
+    """The roll-up consumer and the query listener of a ``sluice dev`` run, exporting their
+    metrics in ``registry`` (the dev process's, beside the gateway's)."""
 
-    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+    def __init__(self, settings: Settings, registry: CollectorRegistry) -> None:
         self._settings = settings
-        self._metrics = metrics
-        self._rollup = RollupService(settings, metrics)
+        self._rollup_metrics = RollupMetrics(registry)
+        self._query_metrics = QueryMetrics(registry)
+        self._rollup = RollupService(settings, self._rollup_metrics)
         self._query: OpsServer | None = None
 
     @property
@@ -68,7 +73,8 @@ class EmbeddedRollup:
     async def start(self) -> None:
         """Start the roll-up, then the query API."""
         await self._rollup.start()
-        app = query_app(self._settings, self._rollup.store, self._metrics.registry)
+        self._rollup_metrics.ready.set(1)
+        app = query_app(self._settings, self._rollup.store, self._query_metrics)
         listener = query_listener(self._settings, app)
         try:
             await listener.start()
@@ -80,10 +86,11 @@ class EmbeddedRollup:
             listener = query_listener(self._settings, app, "127.0.0.1:0")
             await listener.start()
         self._query = listener
+        self._query_metrics.ready.set(1)
 
     async def catch_up(self, readings: int) -> bool:
         """Wait until ``readings`` readings are rolled up (bounded); True if they were."""
-        registry = self._metrics.registry
+        registry = self._rollup_metrics.registry
         deadline = time.monotonic() + CATCH_UP_TIMEOUT_S
         while time.monotonic() < deadline:
             done = registry.get_sample_value("sluice_rollup_readings_total") or 0.0
@@ -115,6 +122,8 @@ class EmbeddedRollup:
 
     async def shutdown(self) -> None:
         """Stop the query API, then the roll-up (it commits its last round). Idempotent."""
+        self._query_metrics.ready.set(0)
         if self._query is not None:
             await self._query.shutdown()
+        self._rollup_metrics.ready.set(0)
         await self._rollup.shutdown()

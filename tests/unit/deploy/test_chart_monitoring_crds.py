@@ -12,6 +12,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+from observability_names import CHART_JOBS
 
 from tests.support.deploy import find, production_values, render_chart
 
@@ -180,9 +181,9 @@ def errors(schema: dict[str, Any], obj: dict[str, Any]) -> list[str]:
 
 
 MONITORED_SERVICES = {
-    "sluice": "sluice-metrics",
-    "sluice-rollup": "sluice-rollup-metrics",
-    "sluice-query": "sluice-query-metrics",
+    "sluice": CHART_JOBS["gateway"],
+    "sluice-rollup": CHART_JOBS["rollup"],
+    "sluice-query": CHART_JOBS["query"],
 }
 """Each ServiceMonitor production values render, and the one Service it must select."""
 
@@ -210,6 +211,17 @@ def test_the_embedded_schemas_refuse_an_unknown_field(objects: list[dict[str, An
     group = {**rule["spec"]["groups"][0], "rule": []}
     assert errors(SERVICE_MONITOR, typo) != []
     assert errors(PROMETHEUS_RULE, {**rule, "spec": {"groups": [group]}}) != []
+
+
+@pytest.mark.parametrize("monitor", list(MONITORED_SERVICES))
+def test_each_component_is_scraped_as_a_job_named_after_its_metrics_service(
+    objects: list[dict[str, Any]], monitor: str
+) -> None:
+    # Without jobLabel the operator names the job after the selected Service, which the
+    # alert tests (deploy/prometheus/alerts_test.yml) take as each component's job.
+    spec = find(objects, "ServiceMonitor", monitor)["spec"]
+    assert "jobLabel" not in spec
+    assert not any("relabelings" in endpoint for endpoint in spec["endpoints"])
 
 
 @pytest.mark.parametrize(("monitor", "service"), list(MONITORED_SERVICES.items()))

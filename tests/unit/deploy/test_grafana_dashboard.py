@@ -80,3 +80,17 @@ def test_the_dashboard_covers_what_operators_watch() -> None:
     read = {name for expr in expressions() for name in metric_names_in(expr)}
     missing = {topic: name for topic, name in COVERED_METRICS.items() if name not in read}
     assert not missing
+
+
+def test_it_shows_the_gateway_alone_though_every_component_reports_readiness() -> None:
+    # sluice_ready comes from the roll-up and the query API too: the job and pod variables,
+    # and the readiness panels, must not count their pods as gateways.
+    gateway = exported_series_names("gateway")
+    downstream = exported_series_names("rollup") | exported_series_names("query")
+    variables = [v["definition"] for v in dashboard()["templating"]["list"] if v["type"] == "query"]
+    reads_readiness = [q for q in [*variables, *expressions()] if "sluice_ready" in q]
+    assert reads_readiness
+    for query in reads_readiness:
+        assert 'sluice_ready{component="gateway"' in query, query
+    for expr in expressions():
+        assert metric_names_in(expr) <= gateway - (downstream - {"sluice_ready"}), expr

@@ -21,11 +21,11 @@ from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from prometheus_client import CollectorRegistry
 from prometheus_fastapi_instrumentator import Instrumentator
 
 from sluice.core.config.query import DEFAULT_TOP, QueryConfig
 from sluice.downstream.query.docs import install_docs
+from sluice.downstream.query.metrics import QueryMetrics
 from sluice.downstream.query.models import (
     Device,
     DeviceFigures,
@@ -58,11 +58,11 @@ def build_query_app(
     config: QueryConfig,
     token_required: bool,
     clock: Callable[[], float] = time.time,
-    registry: CollectorRegistry | None = None,
+    metrics: QueryMetrics | None = None,
 ) -> FastAPI:
     """The query app over ``store``; ``token_required`` documents bearer auth in OpenAPI.
 
-    With ``registry``, every request is counted there by route template, method and status,
+    With ``metrics``, every request is counted there by route template, method and status,
     with its latency (``sluice_query_http_*``).
     """
     app = FastAPI(
@@ -220,17 +220,17 @@ def build_query_app(
     _install_error_handlers(app)
     install_openapi(app)
     install_docs(app)
-    if registry is not None:
-        instrument(app, registry)
+    if metrics is not None:
+        instrument(app, metrics)
     return app
 
 
-def instrument(app: FastAPI, registry: CollectorRegistry) -> None:
-    """Count ``app``'s requests in ``registry`` by route template (never the raw path, whose
+def instrument(app: FastAPI, metrics: QueryMetrics) -> None:
+    """Count ``app``'s requests in ``metrics`` by route template (never the raw path, whose
     device ids would make a series each), method and exact status, and time them."""
     Instrumentator(
-        should_group_status_codes=False, excluded_handlers=["/healthz"], registry=registry
-    ).instrument(app, metric_namespace="sluice", metric_subsystem="query")
+        should_group_status_codes=False, excluded_handlers=["/healthz"], registry=metrics.registry
+    ).add(metrics.requests).instrument(app)
 
 
 def _tenant_dependency(authenticator: Authenticator, token_required: bool) -> Callable[..., str]:

@@ -15,16 +15,15 @@ import signal
 from collections.abc import Callable
 
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry
 
 from sluice.core.config.settings import Settings
 from sluice.downstream.query.app import build_query_app
+from sluice.downstream.query.metrics import QueryMetrics
 from sluice.downstream.rollup.backends import open_store
 from sluice.downstream.rollup.store import RollupStore
 from sluice.ops.app import build_ops_app
 from sluice.ops.auth import Authenticator, build_authenticator
 from sluice.ops.auth.reload import reload_tokens
-from sluice.ops.metrics import Metrics
 from sluice.ops.server import OpsServer
 from sluice.ops.tls import reload_tls, server_context
 
@@ -34,17 +33,17 @@ log = logging.getLogger(__name__)
 def query_app(
     settings: Settings,
     store: RollupStore,
-    registry: CollectorRegistry,
+    metrics: QueryMetrics,
     auth: Authenticator | None = None,
 ) -> FastAPI:
     """The query app over ``store``, authenticating callers with ``auth`` (by default as the
-    ``auth`` section says) and counting its requests in ``registry``."""
+    ``auth`` section says) and counting its requests in ``metrics``."""
     return build_query_app(
         store,
         auth or build_authenticator(settings.auth),
         settings.query,
         token_required=settings.auth.mode != "none",
-        registry=registry,
+        metrics=metrics,
     )
 
 
@@ -69,9 +68,9 @@ async def serve_query(
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     store = await asyncio.to_thread(open_store, settings.rollup)
-    metrics = Metrics()
+    metrics = QueryMetrics()
     auth = build_authenticator(settings.auth)
-    listener = query_listener(settings, query_app(settings, store, metrics.registry, auth))
+    listener = query_listener(settings, query_app(settings, store, metrics, auth))
 
     def reload() -> None:
         if reload_settings is not None:

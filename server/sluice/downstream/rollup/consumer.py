@@ -11,6 +11,9 @@ only then commits their offsets, synchronously. Offsets are never committed auto
   stop is requested (then nothing of that round is committed).
 - A stop request lets the current round finish (transaction and offsets), then the consumer
   leaves the group.
+
+Between rounds, and while a failed transaction waits for its retry, the lag of each partition
+held is refreshed (``sluice_rollup_consumer_lag_records``, at most every few seconds).
 """
 
 from __future__ import annotations
@@ -26,8 +29,9 @@ from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 from sluice.core.config.kafka import KafkaConfig
 from sluice.core.config.rollup import RollupConfig
 from sluice.downstream.rollup.decode import DecodedRecord, UndecodableRecord, decode_record
+from sluice.downstream.rollup.lag import ConsumerLag
+from sluice.downstream.rollup.metrics import RollupMetrics
 from sluice.downstream.rollup.store import Applied, RollupStore, StoreUnavailable
-from sluice.ops.metrics import Metrics
 
 log = logging.getLogger(__name__)
 librdkafka_log = logging.getLogger("sluice.kafka.librdkafka")
@@ -58,7 +62,7 @@ class RollupConsumer:
         config: RollupConfig,
         kafka: KafkaConfig,
         store: RollupStore,
-        metrics: Metrics,
+        metrics: RollupMetrics,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._config = config
@@ -66,6 +70,7 @@ class RollupConsumer:
         self._store = store
         self._metrics = metrics
         self._clock = clock
+        self._lag = ConsumerLag(metrics.consumer_lag)
 
     def run(self, stop: threading.Event) -> None:
         """Consume until ``stop`` is set; then leave the group. Blocking: run it on a thread."""
@@ -83,10 +88,12 @@ class RollupConsumer:
                 )
                 if messages:
                     self._round(consumer, messages, stop)
+                self._lag.update(consumer)
                 if time.monotonic() >= next_prune:
                     self._prune()
                     next_prune = time.monotonic() + PRUNE_INTERVAL_S
         finally:
+            self._lag.clear()
             consumer.close()
             log.info("roll-up consumer closed")
 
@@ -109,25 +116,27 @@ class RollupConsumer:
             try:
                 records.append(decode_record(message.headers(), message.value()))
             except UndecodableRecord as exc:
-                self._metrics.rollup_records.labels("undecodable").inc()
+                self._metrics.records.labels("undecodable").inc()
                 log.warning(
                     "skipping an undecodable record: %s",
                     exc,
                     extra={"topic": topic, "partition": partition, "offset": offset},
                 )
-        if records and self._apply(records, stop) is None:
+        if records and self._apply(consumer, records, stop) is None:
             return
         if offsets:
             self._commit(consumer, offsets)
 
-    def _apply(self, records: list[DecodedRecord], stop: threading.Event) -> Applied | None:
+    def _apply(
+        self, consumer: Consumer, records: list[DecodedRecord], stop: threading.Event
+    ) -> Applied | None:
         """Apply ``records``, retrying failed transactions; None if stopped first."""
         while True:
             started = time.perf_counter()
             try:
                 applied = self._store.apply(records, int(self._clock()))
             except StoreUnavailable as exc:
-                self._metrics.rollup_store_errors.inc()
+                self._metrics.store_errors.inc()
                 log.warning(
                     "roll-up store transaction failed; retrying in %.1fs: %s",
                     self._config.retry_backoff_s,
@@ -135,12 +144,13 @@ class RollupConsumer:
                 )
                 if stop.wait(self._config.retry_backoff_s):
                     return None
+                self._lag.update(consumer)
                 continue
             metrics = self._metrics
-            metrics.rollup_transaction_latency.observe(time.perf_counter() - started)
-            metrics.rollup_records.labels("applied").inc(applied.records)
-            metrics.rollup_records.labels("duplicate").inc(applied.duplicates)
-            metrics.rollup_readings.inc(applied.readings)
+            metrics.transaction_latency.observe(time.perf_counter() - started)
+            metrics.records.labels("applied").inc(applied.records)
+            metrics.records.labels("duplicate").inc(applied.duplicates)
+            metrics.readings.inc(applied.readings)
             return applied
 
     def _commit(self, consumer: Consumer, offsets: dict[tuple[str, int], int]) -> None:
@@ -149,7 +159,7 @@ class RollupConsumer:
             consumer.commit(offsets=partitions, asynchronous=False)
         except KafkaException as exc:
             # Harmless: the records come again, and the store counts each one once.
-            self._metrics.rollup_commit_errors.inc()
+            self._metrics.commit_errors.inc()
             log.warning("offset commit failed; the records will be redelivered: %s", exc)
 
     def _prune(self) -> None:

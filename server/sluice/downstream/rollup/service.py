@@ -17,9 +17,9 @@ import threading
 from sluice.core.config.settings import Settings
 from sluice.downstream.rollup.backends import open_store
 from sluice.downstream.rollup.consumer import RollupConsumer
+from sluice.downstream.rollup.metrics import RollupMetrics
 from sluice.downstream.rollup.store import RollupStore
 from sluice.ops.app import build_ops_app
-from sluice.ops.metrics import Metrics
 from sluice.ops.server import OpsServer
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ class RollupService:
     """The roll-up consumer on its own thread, writing to ``store`` (or the configured one)."""
 
     def __init__(
-        self, settings: Settings, metrics: Metrics, store: RollupStore | None = None
+        self, settings: Settings, metrics: RollupMetrics, store: RollupStore | None = None
     ) -> None:
         self._settings = settings
         self._metrics = metrics
@@ -80,7 +80,7 @@ class RollupService:
                 self._store.close()
 
 
-async def serve_rollup(settings: Settings, metrics: Metrics) -> int:
+async def serve_rollup(settings: Settings, metrics: RollupMetrics) -> int:
     """Run ``sluice rollup`` until SIGTERM or SIGINT; returns the exit code."""
     service = RollupService(settings, metrics)
     stop = asyncio.Event()

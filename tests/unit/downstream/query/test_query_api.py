@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from sluice.core.config.query import QueryConfig
 from sluice.downstream.query.app import build_query_app
+from sluice.downstream.query.metrics import QueryMetrics
 from sluice.downstream.query.paging import encode_cursor
 from sluice.downstream.rollup.sqlite import SqliteRollupStore
 from sluice.downstream.rollup.store import StoreUnavailable
@@ -288,7 +289,11 @@ async def test_requests_are_counted_by_route_template_and_exact_status(
 ) -> None:
     registry = CollectorRegistry()
     app = build_query_app(
-        store, build_authenticator(auth_config()), QueryConfig(), True, registry=registry
+        store,
+        build_authenticator(auth_config()),
+        QueryConfig(),
+        True,
+        metrics=QueryMetrics(registry),
     )
     async with await client_for(app) as http:
         assert (await http.get("/v1/devices/dev-03/metrics", headers=ACME)).status_code == 200
