@@ -18,6 +18,7 @@ no span per batch at all. Nothing here is used by the server.
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any, Final
 
 from prometheus_client import CollectorRegistry
@@ -27,7 +28,7 @@ from sluice.delivery.sink import DurableSink
 from sluice.frontdoors.receiver.admission import Admission
 from sluice.frontdoors.receiver.budget import InflightBudget
 from sluice.frontdoors.receiver.dedup import AckCache
-from sluice.ops.metrics import Metrics
+from sluice.ops.metrics import HotPath, Metrics
 from sluice.stages.batcher import RecordBuilder
 from sluice.stages.process.stage import CheckStage
 from sluice.stages.ratelimit.limiter import RateLimiter
@@ -56,17 +57,42 @@ class _NoMetric:
         pass
 
 
+class _NoTally:
+    """A tally that counts nothing."""
+
+    def add(self, _amount: float = 1) -> None:
+        pass
+
+    def observe(self, _value: float) -> None:
+        pass
+
+
+class _NoTallies:
+    """Tallies that count nothing."""
+
+    def count(self, _target: object) -> _NoTally:
+        return _NoTally()
+
+    def histogram(self, _target: object, _buckets: object) -> _NoTally:
+        return _NoTally()
+
+
 def no_metrics() -> Metrics:
-    """A ``Metrics`` whose every family is a no-op."""
+    """A ``Metrics`` whose every family and tally is a no-op."""
     metrics = Metrics(CollectorRegistry())
     for name, value in list(vars(metrics).items()):
         if hasattr(value, "collect"):
             setattr(metrics, name, _NoMetric())
+    metrics.tallies = _NoTallies()  # type: ignore[assignment]
+    metrics.hot = HotPath(*(_NoTally() for _ in fields(HotPath)))  # type: ignore[arg-type]
     return metrics
 
 
 class _RoomyBudget:
     """An in-flight budget that never waits and counts nothing."""
+
+    def try_acquire(self, _nbytes: int, _nreadings: int) -> bool:
+        return True
 
     async def acquire(self, _nbytes: int, _nreadings: int, _timeout: float | None) -> bool:
         return True
@@ -77,6 +103,8 @@ class _RoomyBudget:
 
 class _NoBuckets:
     """A limiter with no bucket at all (admission charges bytes to it)."""
+
+    limits_bytes = False
 
     async def admit_bytes(self, _tenant: str, _nbytes: int) -> None:
         pass

@@ -5,6 +5,7 @@ It belongs on the ops port only; no public API is ever served here.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Callable
 
@@ -16,7 +17,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from sluice.ops.tally import PUBLISH_INTERVAL_S
+
 MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+MULTIPROCESS_SETTLE_S = 2 * PUBLISH_INTERVAL_S
+"""How long a scrape under the supervisor waits for the workers' next publish."""
 DEFAULT_NOT_READY_REASON = (
     "not accepting batches: draining, or Kafka and the spool both unavailable"
 )
@@ -33,9 +38,16 @@ def build_ops_app(
     values of every worker process summed from that directory. ``/healthz`` answers 200
     while the event loop runs. ``/readyz`` answers 200 when ``ready()`` is true, else 503
     with the reason from ``why_not_ready()``.
+
+    Per-batch counts are tallied and published in rounds (``sluice.ops.tally``). In one
+    process, collecting ``registry`` publishes them first. Under the supervisor, a scrape
+    first waits ``MULTIPROCESS_SETTLE_S``, long enough for every worker to publish once, so
+    that it shows everything acknowledged before it began.
     """
 
     async def metrics(request: Request) -> Response:
+        if os.environ.get(MULTIPROC_DIR_ENV):
+            await asyncio.sleep(MULTIPROCESS_SETTLE_S)
         body = await run_in_threadpool(_exposition, registry)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 

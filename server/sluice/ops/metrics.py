@@ -13,10 +13,13 @@ to per-process files, and the gauges aggregate with the modes given here.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 from weakref import WeakKeyDictionary
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+
+from sluice.ops.tally import CountTally, HistogramTally, Tallies
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -43,12 +46,28 @@ def readiness(registry: CollectorRegistry, component: Component) -> Gauge:
     return family.labels(component)
 
 
+@dataclass(frozen=True, slots=True)
+class HotPath:
+    """The gateway's per-batch updates, tallied and published in rounds (``sluice.ops.tally``);
+    labelled per-batch counts (``sluice_batches{status}``, rejections by reason) are tallied by
+    their callers with ``Metrics.tallies.count``."""
+
+    readings_received: CountTally
+    readings_accepted: CountTally
+    queue_readings: CountTally
+    queue_bytes: CountTally
+    ack_latency: HistogramTally
+    produce_latency: HistogramTally
+
+
 class Metrics:
     """The gateway worker's metric set (ingest, Kafka, spool, queues), in ``registry``."""
 
     def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
         r = registry
         self.registry = registry
+        # Registered first, so that a collection publishes the tallies before it reads.
+        self.tallies = Tallies(registry)
         self.readings_received = Counter(
             "sluice_readings_received",
             "Readings received, before any check.",
@@ -184,4 +203,14 @@ class Metrics:
             "HTTP ingest requests answered, by HTTP status code.",
             ["code"],
             registry=r,
+        )
+
+        tally = self.tallies
+        self.hot = HotPath(
+            readings_received=tally.count(self.readings_received),
+            readings_accepted=tally.count(self.readings_accepted),
+            queue_readings=tally.count(self.queue_readings),
+            queue_bytes=tally.count(self.queue_bytes),
+            ack_latency=tally.histogram(self.ack_latency, LATENCY_BUCKETS),
+            produce_latency=tally.histogram(self.produce_latency, LATENCY_BUCKETS),
         )

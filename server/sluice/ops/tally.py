@@ -9,7 +9,8 @@ adds them to the real families:
 - whenever the registry is collected (a scrape of ``/metrics`` in one process, or
   ``registry.get_sample_value``): a single process's figures are then exact;
 - every ``PUBLISH_INTERVAL_S`` from ``run()``, so that under ``--workers``, where a scrape
-  reads every worker's files, ``/metrics`` lags by at most that much;
+  reads every worker's files, a scrape that waits a little longer (``sluice.ops.app``) sees
+  everything counted before it began;
 - on ``publish()`` at shutdown.
 
 Only the event loop's thread may update a tally or publish (a scrape is served on the loop).
@@ -25,7 +26,7 @@ from typing import Any, Final
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.registry import Collector
 
-PUBLISH_INTERVAL_S: Final = 0.5
+PUBLISH_INTERVAL_S: Final = 0.1
 
 
 class CountTally:

@@ -26,6 +26,7 @@ from grpc_reflection.v1alpha import reflection
 
 from sluice.core.config.settings import Settings
 from sluice.core.netutil import is_loopback, split_host_port
+from sluice.core.tasks import cancel_and_wait
 from sluice.frontdoors.httpingest.listener import HttpIngestListener
 from sluice.frontdoors.receiver.admission import Admission
 from sluice.frontdoors.receiver.budget import InflightBudget
@@ -116,6 +117,7 @@ class Worker:
         self._stop = asyncio.Event()
         self._stopped = False
         self._readiness: asyncio.Task[None] | None = None
+        self._publisher: asyncio.Task[None] | None = None
 
     def ready(self) -> bool:
         """True while this worker accepts new batches: not draining, and Kafka or the spool
@@ -144,6 +146,7 @@ class Worker:
 
     async def start(self) -> None:
         """Start the pipeline, then the gRPC listener, then the ops listener."""
+        self._publisher = asyncio.create_task(self.metrics.tallies.run(), name="metrics")
         await self.pipeline.start()
         server = grpc.aio.server(
             interceptors=server_interceptors(), options=grpc_options(self.settings)
@@ -237,6 +240,7 @@ class Worker:
         if self.http is not None:
             await self.http.shutdown()
         await self.pipeline.shutdown()
+        await cancel_and_wait(self._publisher)  # it publishes once more as it stops
         if self._ops is not None:
             await self._ops.shutdown()
         log.info("sluice worker stopped")

@@ -56,7 +56,7 @@ class Deliveries:
         self.pending: dict[Pending, None] = {}
         self._on_purged = on_purged
         self.last_delivery_at = 0.0
-        self._observe = metrics.produce_latency.observe
+        self._observe = metrics.hot.produce_latency.observe
         self._breaker = breaker
         self._retry_after_ms = retry_after_ms
         self.counters = DeliveryCounters(metrics)

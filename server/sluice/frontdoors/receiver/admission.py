@@ -17,7 +17,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
 from google.protobuf.message import DecodeError
 from opentelemetry import trace
@@ -37,6 +36,7 @@ from sluice.frontdoors.receiver.acks import (
 from sluice.frontdoors.receiver.budget import InflightBudget
 from sluice.frontdoors.receiver.dedup import AckCache
 from sluice.ops.metrics import Metrics
+from sluice.ops.tally import CountTally
 from sluice.ops.tracing import new_traceparent, spans_unread, traceparent_of
 from sluice.stages.ratelimit.limiter import RateLimiter
 from sluice.stages.stage import Stage
@@ -69,9 +69,10 @@ class Admission:
         self._timeout = config.backpressure_timeout_s
         self._max_id_length = config.max_id_length
         self._metrics = metrics
+        self._hot = metrics.hot
         self._spans_unread = spans_unread()
-        self._batches: dict[int, Any] = {}
-        """The ``sluice_batches`` child of each Ack status, looked up once."""
+        self._batches: dict[int, CountTally] = {}
+        """The tally of each Ack status's ``sluice_batches`` child, made once."""
 
     async def submit(
         self, tenant: str, raw: bytes, on_ack: AckCallback, traceparent: str = ""
@@ -90,7 +91,7 @@ class Admission:
             return
         parsed = walk(raw) or self._parse(raw)
         count = reading_count(parsed)
-        self._metrics.readings_received.inc(count)
+        self._hot.readings_received.add(count)
         max_id = self._max_id_length
         if len(parsed.session_id) > max_id or len(parsed.source_id) > max_id:
             self._answer(on_ack, ack_for_error(parsed.seq, self._id_too_long(parsed)), count)
@@ -153,7 +154,7 @@ class Admission:
                 error = Unavailable(reasons.DRAINING, "the batch was abandoned", 1000)
             ack = ack_for_batch(batch) if error is None else ack_for_error(parsed.seq, error)
             self._budget.release(size, count)
-            self._metrics.ack_latency.observe(time.monotonic() - batch.received_monotonic)
+            self._hot.ack_latency.observe(time.monotonic() - batch.received_monotonic)
             if span is not None:
                 if span.is_recording():
                     status = STATUS_NAMES.get(ack.status, str(ack.status))
@@ -182,11 +183,12 @@ class Admission:
         metrics = self._metrics
         batches = self._batches.get(ack.status)
         if batches is None:
-            batches = metrics.batches.labels(status=STATUS_NAMES.get(ack.status, "UNKNOWN"))
+            name = STATUS_NAMES.get(ack.status, "UNKNOWN")
+            batches = metrics.tallies.count(metrics.batches.labels(status=name))
             self._batches[ack.status] = batches
-        batches.inc()
+        batches.add()
         if ack.accepted:
-            metrics.readings_accepted.inc(ack.accepted)
+            self._hot.readings_accepted.add(ack.accepted)
         if ack.status in REFUSED_STATUSES and ack.reason != reasons.NO_VALID_READINGS:
             metrics.readings_rejected.labels(reason=ack.reason).inc(count)
 

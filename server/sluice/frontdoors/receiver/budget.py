@@ -35,8 +35,8 @@ class InflightBudget:
         self._held_bytes = 0
         self._held_readings = 0
         self._waiters: deque[_Waiter] = deque()
-        self._bytes_gauge = metrics.queue_bytes
-        self._readings_gauge = metrics.queue_readings
+        self._bytes_gauge = metrics.hot.queue_bytes
+        self._readings_gauge = metrics.hot.queue_readings
 
     @property
     def held_bytes(self) -> int:
@@ -101,8 +101,8 @@ class InflightBudget:
             )
         self._held_bytes -= nbytes
         self._held_readings -= nreadings
-        self._bytes_gauge.dec(nbytes)
-        self._readings_gauge.dec(nreadings)
+        self._bytes_gauge.add(-nbytes)
+        self._readings_gauge.add(-nreadings)
         if self._waiters:
             self._admit_waiters()
 
@@ -119,8 +119,8 @@ class InflightBudget:
     def _hold(self, nbytes: int, nreadings: int) -> None:
         self._held_bytes += nbytes
         self._held_readings += nreadings
-        self._bytes_gauge.inc(nbytes)
-        self._readings_gauge.inc(nreadings)
+        self._bytes_gauge.add(nbytes)
+        self._readings_gauge.add(nreadings)
 
     def _admit_waiters(self) -> None:
         """Grant waiters in arrival order, stopping at the first that does not fit."""

@@ -42,7 +42,7 @@ class CheckStage:
         self._clock = clock
         self._checker = ReadingChecker(checks, transforms)
         self._rejected = {
-            reason: metrics.readings_rejected.labels(reason=reason)
+            reason: metrics.tallies.count(metrics.readings_rejected.labels(reason=reason))
             for reason in reasons.READING_REASONS
         }
 
@@ -78,5 +78,5 @@ class CheckStage:
         batch.checked(faults, accepted, changed, value)
         if faults:
             for reason, count in Counter(fault.reason for fault in faults).items():
-                self._rejected[reason].inc(count)
+                self._rejected[reason].add(count)
         await self._next.consume(batch)
