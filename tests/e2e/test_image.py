@@ -275,6 +275,13 @@ def test_every_subcommand_has_help_in_the_image(sluice_image: str, subcommand: s
     assert result.stdout.startswith("usage:"), result.stdout
 
 
+def test_sluice_dev_in_the_image_says_the_broker_is_missing(sluice_image: str) -> None:
+    result = run_in_image(sluice_image, "dev", "--duration", "1", options=read_only_root())
+    assert result.returncode == 2, result.stderr
+    assert "pip install 'sluice[embedded]'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 PROBE = r"""
 import importlib.util, json, os, re, sys
 compiler = re.compile(r"^([\w.+-]+-)?(cc|gcc|c\+\+|g\+\+|cpp|clang(\+\+)?|tcc|cc1)(-[\d.]+)?$")
