@@ -59,6 +59,7 @@ case $ENGINE in
 esac
 
 exists() { "${engine[@]}" image inspect "$1" >/dev/null 2>&1; }
+image_id() { "${engine[@]}" image inspect --format '{{.Id}}' "$1" 2>/dev/null || true; }
 
 local_base_tag() {
   [[ -r $HOST_CA ]] || die "no CA bundle at $HOST_CA for the local base: set HOST_CA"
@@ -113,13 +114,18 @@ ensure_base() {
 }
 
 build_image() {
-  local base_line base
+  local base_line base previous
   base_line=$(ensure_base)
   echo "$base_line"
   base=$(cut -d' ' -f2 <<<"$base_line")
   say "building $IMAGE with $ENGINE on $base"
+  previous=$(image_id "$IMAGE")
   "${engine[@]}" build "${build_flags[@]}" --build-arg "PYTHON_IMAGE=$base" \
     -t "$IMAGE" -f Dockerfile . >&2
+  # The image this tag named before is left untagged: drop it, unless a container uses it.
+  if [[ -n $previous && $previous != "$(image_id "$IMAGE")" ]]; then
+    "${engine[@]}" rmi "$previous" >/dev/null 2>&1 || true
+  fi
   echo "image $IMAGE"
 }
 
