@@ -70,8 +70,10 @@ class Gateway:
     def http_status(self, path: str) -> int:
         """The status of GET ``path`` on the ops listener; 0 when nothing answers."""
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.ops_port}{path}", timeout=2):
-                return 200
+            url = f"http://127.0.0.1:{self.ops_port}{path}"
+            with urllib.request.urlopen(url, timeout=2) as response:
+                status: int = response.status
+                return status
         except urllib.error.HTTPError as error:
             return error.code
         except OSError:
@@ -107,7 +109,7 @@ def run_options(pod: PodFixture, workdir: Path) -> list[str]:
     environment and volumes (ConfigMaps and Secrets as read-only files, emptyDirs as
     volumes of their own, removed with the container)."""
     spec, container = pod.pod_spec, pod.container
-    assert "command" not in container, "the chart overrides the image's entrypoint"
+    assert "command" not in container, "the chart now sets a command: pass it as --entrypoint"
     pod_security, security = spec["securityContext"], container["securityContext"]
     options = ["--user", f"{pod_security['runAsUser']}:{pod_security['runAsGroup']}"]
     options += ["--group-add", str(pod_security["fsGroup"])]
