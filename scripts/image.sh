@@ -26,7 +26,8 @@ SUITE=bookworm
 # What the Dockerfile's stages need of a base: Python with venv and headers (the official
 # images carry the headers), `python` on PATH, and CA certificates for apt and pip.
 INCLUDE=python3,python3-venv,python3-dev,python-is-python3,ca-certificates
-# This machine reaches PyPI through a TLS proxy: the local base trusts the host's CAs.
+# Where PyPI is reached through a TLS proxy (as on the team's machines), pip in the local
+# base needs the host's CAs: it gets this bundle.
 HOST_CA=${HOST_CA:-/etc/ssl/certs/ca-certificates.crt}
 
 say() { echo "image: $*" >&2; }
@@ -48,38 +49,47 @@ ENGINE=$(pick_engine)
 case $ENGINE in
   # crun refuses some cgroup layouts that runc accepts; the ulimits stay within what a
   # sandboxed host allows (podman's defaults do not); host networking reaches PyPI and apt
-  # through the host's own resolver and proxy.
-  podman) engine=(podman --runtime runc); build_flags=(--format docker --ulimit nofile=20000:20000
-            --ulimit nproc=4096:4096 --network host) ;;
+  # through the host's own resolver and proxy; the docker format keeps the HEALTHCHECK,
+  # which OCI images cannot hold.
+  podman) engine=(podman --runtime runc)
+          build_flags=(--format docker --ulimit nofile=20000:20000 --ulimit nproc=4096:4096
+                       --network host) ;;
   docker) engine=(docker); build_flags=() ;;
   *) die "ENGINE must be docker or podman, not '$ENGINE'" ;;
 esac
 
 exists() { "${engine[@]}" image inspect "$1" >/dev/null 2>&1; }
+image_id() { "${engine[@]}" image inspect --format '{{.Id}}' "$1" 2>/dev/null || true; }
 
 local_base_tag() {
-  { echo "$SUITE $INCLUDE $DEBIAN_MIRROR"; cat "$HOST_CA"; sed -n '/^make_rootfs()/,/^}/p' "$0"; } \
-    | sha256sum | cut -c1-12
+  [[ -r $HOST_CA ]] || die "no CA bundle at $HOST_CA for the local base: set HOST_CA"
+  { echo "$SUITE $INCLUDE $DEBIAN_MIRROR"; cat "$HOST_CA"; sed -n '/^make_rootfs()/,/^}/p' "$0"; } |
+    sha256sum | cut -c1-12
 }
 
 # make_rootfs ROOT: a minimal Debian with Python, trusting the host's CAs for pip.
 make_rootfs() {
   local root=$1
-  [[ $(id -u) == 0 ]] || die "debootstrap needs root to make the local base (or make PYTHON_IMAGE pullable)"
+  [[ $(id -u) == 0 ]] ||
+    die "debootstrap needs root to make the local base ($PYTHON_IMAGE cannot be pulled)"
   command -v debootstrap >/dev/null || die "debootstrap is missing (Debian package debootstrap)"
   debootstrap --variant=minbase --include="$INCLUDE" "$SUITE" "$root" "$DEBIAN_MIRROR" >&2
   install -m 0644 "$HOST_CA" "$root/usr/local/share/host-ca.crt"
   printf '[global]\ncert = /usr/local/share/host-ca.crt\n' > "$root/etc/pip.conf"
   # apt's lists and caches are the build stage's to fetch; they only weigh the base down.
-  rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/var/cache/apt/archives/*.deb
+  rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin \
+    "$root"/var/cache/apt/archives/*.deb
 }
 
 # ensure_base: print the base reference and how it was had.
 ensure_base() {
-  local ref="localhost/sluice-base:$SUITE-$(local_base_tag)"
   if exists "$PYTHON_IMAGE"; then
     echo "base $PYTHON_IMAGE cached"
-  elif exists "$ref"; then
+    return
+  fi
+  local ref
+  ref="localhost/sluice-base:$SUITE-$(local_base_tag)"
+  if exists "$ref"; then
     echo "base $ref cached"
   elif "${engine[@]}" pull "$PYTHON_IMAGE" >&2 2>/dev/null; then
     echo "base $PYTHON_IMAGE pulled"
@@ -91,7 +101,7 @@ ensure_base() {
       mkdir -p "$SLUICE_CACHE"
       local root
       root=$(mktemp -d "$SLUICE_CACHE/rootfs.XXXXXX")
-      trap 'rm -rf "$root" "$tarball.part"' EXIT
+      trap "rm -rf '$root' '$tarball.part'" EXIT
       make_rootfs "$root"
       tar -C "$root" -c . > "$tarball.part"
       mv "$tarball.part" "$tarball"
@@ -104,13 +114,18 @@ ensure_base() {
 }
 
 build_image() {
-  local base_line base
+  local base_line base previous
   base_line=$(ensure_base)
   echo "$base_line"
   base=$(cut -d' ' -f2 <<<"$base_line")
   say "building $IMAGE with $ENGINE on $base"
+  previous=$(image_id "$IMAGE")
   "${engine[@]}" build "${build_flags[@]}" --build-arg "PYTHON_IMAGE=$base" \
     -t "$IMAGE" -f Dockerfile . >&2
+  # The image this tag named before is left untagged: drop it, unless a container uses it.
+  if [[ -n $previous && $previous != "$(image_id "$IMAGE")" ]]; then
+    "${engine[@]}" rmi "$previous" >/dev/null 2>&1 || true
+  fi
   echo "image $IMAGE"
 }
 

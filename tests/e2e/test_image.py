@@ -20,7 +20,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ import pytest
 
 from sluice.core.config.settings import load_settings
 from sluice.core.netutil import free_port
-from sluice.embedded.broker import TansuBroker
+from sluice.embedded.broker import TansuBroker, accepts_tcp
 from sluice.runtime.cli import build_parser
 from sluice.v1.ingest_pb2 import Reading, ReadingBatch
 from sluice_client import IngestClient
@@ -70,8 +70,10 @@ class Gateway:
     def http_status(self, path: str) -> int:
         """The status of GET ``path`` on the ops listener; 0 when nothing answers."""
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.ops_port}{path}", timeout=2):
-                return 200
+            url = f"http://127.0.0.1:{self.ops_port}{path}"
+            with urllib.request.urlopen(url, timeout=2) as response:
+                status: int = response.status
+                return status
         except urllib.error.HTTPError as error:
             return error.code
         except OSError:
@@ -107,7 +109,7 @@ def run_options(pod: PodFixture, workdir: Path) -> list[str]:
     environment and volumes (ConfigMaps and Secrets as read-only files, emptyDirs as
     volumes of their own, removed with the container)."""
     spec, container = pod.pod_spec, pod.container
-    assert "command" not in container, "the chart overrides the image's entrypoint"
+    assert "command" not in container, "the chart now sets a command: pass it as --entrypoint"
     pod_security, security = spec["securityContext"], container["securityContext"]
     options = ["--user", f"{pod_security['runAsUser']}:{pod_security['runAsGroup']}"]
     options += ["--group-add", str(pod_security["fsGroup"])]
@@ -149,14 +151,15 @@ def shutdown_budget_s(pod: PodFixture, workdir: Path) -> float:
     )
 
 
-def wait_ready(gateway: Gateway) -> None:
-    """Wait until the ops listener says ready; fail with the container's output if not."""
+def wait_until(gateway: Gateway, what: str, check: Callable[[], bool]) -> None:
+    """Poll ``check`` until it holds; fail with the container's output if the container
+    exits first or ``READY_TIMEOUT_S`` passes."""
     deadline = time.monotonic() + READY_TIMEOUT_S
-    while gateway.http_status("/readyz") != 200:
+    while not check():
         if not gateway.container.running():
-            pytest.fail(f"the container exited:\n{gateway.container.logs()}")
+            pytest.fail(f"the container exited before {what}:\n{gateway.container.logs()}")
         if time.monotonic() > deadline:
-            pytest.fail(f"not ready within {READY_TIMEOUT_S}s:\n{gateway.container.logs()}")
+            pytest.fail(f"{what}: not within {READY_TIMEOUT_S}s:\n{gateway.container.logs()}")
         time.sleep(0.1)
 
 
@@ -177,7 +180,7 @@ def gateway(sluice_image: str, tansu: TansuBroker, tmp_path: Path) -> Iterator[G
     budget = shutdown_budget_s(pod, tmp_path)
     with container.start():
         running = Gateway(container, grpc_port, ops_port, token, budget)
-        wait_ready(running)
+        wait_until(running, "gRPC listens", lambda: accepts_tcp(grpc_port))
         yield running
 
 
@@ -227,8 +230,8 @@ async def test_readings_streamed_with_the_sdk_reach_kafka(
 
 
 def test_healthz_and_readyz_answer(gateway: Gateway) -> None:
-    assert gateway.http_status("/healthz") == 200
-    assert gateway.http_status("/readyz") == 200
+    wait_until(gateway, "/healthz answers 200", lambda: gateway.http_status("/healthz") == 200)
+    wait_until(gateway, "/readyz answers 200", lambda: gateway.http_status("/readyz") == 200)
 
 
 async def test_sigterm_drains_and_exits_0_within_the_shutdown_budget(
@@ -273,6 +276,13 @@ def test_every_subcommand_has_help_in_the_image(sluice_image: str, subcommand: s
     result = run_in_image(sluice_image, subcommand, "--help", options=read_only_root())
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("usage:"), result.stdout
+
+
+def test_sluice_dev_in_the_image_says_the_broker_is_missing(sluice_image: str) -> None:
+    result = run_in_image(sluice_image, "dev", "--duration", "1", options=read_only_root())
+    assert result.returncode == 2, result.stderr
+    assert "pip install 'sluice[embedded]'" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 PROBE = r"""

@@ -32,8 +32,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGE_SCRIPT = REPO / "scripts" / "image.sh"
-BUILD_TIMEOUT_S = 900.0
-"""The base and the image from nothing (debootstrap and PyPI included): about 100 s here."""
+BUILD_TIMEOUT_S = 600.0
+"""The base and the image from nothing (debootstrap and PyPI included): 2 to 3 minutes here."""
 REMOVE_TIMEOUT_S = 30.0
 PODMAN_RUN_FLAGS = ("--ulimit", "nofile=20000:20000", "--ulimit", "nproc=4096:4096")
 """Limits inside what this machine's sandbox allows (podman's defaults exceed them)."""
