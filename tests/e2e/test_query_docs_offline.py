@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 import venv
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,6 +30,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from sluice.core.netutil import free_port
 from tests.support.browser import offline_dom
 from tests.support.deploy import REPO
+from tests.support.images import record_step
 from tests.support.services import SluiceCommand, http_get
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
@@ -71,6 +73,7 @@ def clean_copy(destination: Path) -> Path:
 @pytest.fixture(scope="module")
 def installed_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh virtualenv with requirements.lock and Sluice's two wheels, nothing editable."""
+    started = time.monotonic()
     workdir = tmp_path_factory.mktemp("installed")
     source = clean_copy(workdir / "source")
     wheels = workdir / "wheels"
@@ -85,6 +88,7 @@ def installed_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # Run from the source tree as SluiceCommand does: the import must still be the wheel's.
     where = run([str(python), "-c", "import sluice.downstream.query.docs as m; print(m.__file__)"])
     assert Path(where.strip()).is_relative_to(environment), where
+    record_step("installed wheels", time.monotonic() - started)
     return python
 
 
@@ -136,7 +140,9 @@ def redoc_lists(dom: str, operations: dict[str, str]) -> list[str]:
 def test_swagger_ui_lists_every_v1_operation_offline(query_url: str) -> None:
     operations = v1_operations(document(query_url))
 
+    started = time.monotonic()
     dom = offline_dom(f"{query_url}/docs")
+    record_step("browser /docs", time.monotonic() - started)
 
     assert swagger_ui_lists(dom, operations) == list(operations.values()), dom[-4000:]
 
@@ -144,7 +150,9 @@ def test_swagger_ui_lists_every_v1_operation_offline(query_url: str) -> None:
 def test_redoc_lists_every_v1_operation_offline(query_url: str) -> None:
     operations = v1_operations(document(query_url))
 
+    started = time.monotonic()
     dom = offline_dom(f"{query_url}/redoc")
+    record_step("browser /redoc", time.monotonic() - started)
 
     assert redoc_lists(dom, operations) == list(operations), dom[-4000:]
 

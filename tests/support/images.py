@@ -60,12 +60,16 @@ def record_step(label: str, seconds: float, note: str = "") -> None:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """Print the container steps of this run, e.g. ``base 0.1 s (cached), image 6.2 s``."""
+    """Print the image, compose and browser steps of this run and their total, e.g.
+    ``base 0.1 s (cached), image 6.2 s, compose stack 6.7 s; 13.0 s in all``."""
     if _steps:
         parts = [
             f"{s.label} {s.seconds:.1f} s" + (f" ({s.note})" if s.note else "") for s in _steps
         ]
-        terminalreporter.write_line("container steps: " + ", ".join(parts))
+        total = sum(step.seconds for step in _steps)
+        terminalreporter.write_line(
+            f"image, compose and browser steps: {', '.join(parts)}; {total:.1f} s in all"
+        )
 
 
 @functools.cache
