@@ -73,3 +73,27 @@ def test_a_kubernetes_pod_environment_is_accepted() -> None:
     result = check_config("--config", str(FIXTURES / "interpolated.yaml"), env=pod_env)
     assert result.returncode == 0, result.stderr
     assert "kafka-bootstrap.kafka:9092 -> plant.readings.v1" in result.stdout
+
+
+NO_TEMP_DIR = """
+import sys, tempfile
+tempfile.tempdir = "/nonexistent/sluice-test"  # as on a read-only root with no /tmp volume
+from sluice.runtime.cli import main
+sys.exit(main(["serve", "--workers", "2"]))
+"""
+
+
+def test_workers_without_a_writable_temporary_directory_say_so() -> None:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE")}
+    result = subprocess.run(
+        [sys.executable, "-c", NO_TEMP_DIR],
+        capture_output=True,
+        text=True,
+        env=base,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 2
+    assert "--workers needs a writable temporary directory" in result.stderr
+    assert "Traceback" not in result.stderr

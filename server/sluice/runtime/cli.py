@@ -111,7 +111,7 @@ def run_worker(settings: Settings, config: Path | None = None) -> int:
 def run_supervisor(settings: Settings, config: Path | None, workers: int) -> int:
     """Run ``workers`` worker processes sharing the gRPC and ops ports."""
     from sluice.ops.logs import configure_logging
-    from sluice.runtime.supervisor import Supervisor
+    from sluice.runtime.supervisor import Supervisor, SupervisorError
 
     configure_logging(settings.logging)
     env = dict(os.environ)
@@ -130,7 +130,12 @@ def run_supervisor(settings: Settings, config: Path | None, workers: int) -> int
         + settings.spool.drain_timeout_s
         + 5
     )
-    return Supervisor(workers, lambda _index: command, env=env, shutdown_grace_s=grace).run()
+    supervisor = Supervisor(workers, lambda _index: command, env=env, shutdown_grace_s=grace)
+    try:
+        return supervisor.run()
+    except SupervisorError as error:
+        print(f"sluice: {error}", file=sys.stderr)
+        return EXIT_CONFIG
 
 
 def create_topics_command(args: argparse.Namespace) -> int:

@@ -24,6 +24,7 @@ from pathlib import Path
 from sluice.core.config.ops import LoggingConfig
 from sluice.core.config.settings import Settings
 from sluice.core.config.spool import DEFAULT_DIR as DEFAULT_SPOOL_DIR
+from sluice.core.netutil import split_host_port
 from sluice.delivery.kafka.topics import create_topics
 from sluice.embedded.broker import BrokerError, TansuBroker
 from sluice.ops.logs import configure_logging
@@ -88,9 +89,10 @@ async def run_dev(settings: Settings, devices: int, rate: float, duration: float
         embedded = EmbeddedRollup(
             with_dev_rollup(settings, Path(rollup_dir)), worker.metrics.registry
         )
+        ops_host = split_host_port(settings.ops.listen)[0]
         print(
             f"sluice dev: broker {broker.bootstrap}, gRPC 127.0.0.1:{worker.grpc_port}, "
-            f"ops {settings.ops.listen}; {devices} devices at {rate:,.0f} readings/s. "
+            f"ops {ops_host}:{worker.ops_port}; {devices} devices at {rate:,.0f} readings/s. "
             "Ctrl-C stops.",
             flush=True,
         )

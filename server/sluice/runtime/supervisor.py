@@ -60,6 +60,10 @@ class _Worker:
     restarts: deque[float] = field(default_factory=deque)
 
 
+class SupervisorError(RuntimeError):
+    """The supervisor cannot start its workers."""
+
+
 class Supervisor:
     """Starts ``worker_count`` processes running ``worker_command(index)`` and watches them.
 
@@ -95,8 +99,18 @@ class Supervisor:
         self._failure_code: int | None = None
 
     def run(self) -> int:
-        """Start the workers and supervise them until they have all exited."""
-        self._metrics_dir = tempfile.mkdtemp(prefix="sluice-metrics-")
+        """Start the workers and supervise them until they have all exited.
+
+        Raises ``SupervisorError`` when there is no writable temporary directory for the
+        workers' metrics files.
+        """
+        try:
+            self._metrics_dir = tempfile.mkdtemp(prefix="sluice-metrics-")
+        except OSError as error:
+            raise SupervisorError(
+                "--workers needs a writable temporary directory for the workers' metrics "
+                f"(set TMPDIR, or give /tmp a writable volume on a read-only root): {error}"
+            ) from None
         wake_read, wake_write = os.pipe()
         os.set_blocking(wake_read, False)
         os.set_blocking(wake_write, False)

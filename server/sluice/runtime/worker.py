@@ -119,6 +119,13 @@ class Worker:
         self._readiness: asyncio.Task[None] | None = None
         self._publisher: asyncio.Task[None] | None = None
 
+    @property
+    def ops_port(self) -> int:
+        """The bound port of the ops listener; known once ``start()`` has returned."""
+        if self._ops is None:
+            raise RuntimeError("Worker.ops_port is known only after start()")
+        return self._ops.port
+
     def ready(self) -> bool:
         """True while this worker accepts new batches: not draining, and Kafka or the spool
         can take them (a Kafka outage alone leaves the worker ready while the spool has room)."""
