@@ -174,9 +174,28 @@ class _Stream:
     async def run(self) -> None:
         tally, perf = self._tally, time.perf_counter
         start, stop, size = self._start, self._stop, self._batch_size
+        call = self._call(self._requests())
+        try:
+            await self._read(call, start, stop, size)
+        except grpc.aio.AioRpcError as error:
+            # When an RPC ends while a write is under way, grpc.aio reports the write's
+            # failure (INTERNAL "execute_batch") instead of the RPC's status (grpc#36066):
+            # the status and the time tell which side ended it.
+            status = await call.code()
+            when = perf() - start
+            tally.errors.append(
+                f"stream ended at {when:+.1f}s of the window: {error.code().name} "
+                f"({error.details()}); the RPC's status: {status.name}"
+            )
+            return
+        if self._sent:
+            tally.errors.append(f"{len(self._sent)} batches were never acknowledged")
+
+    async def _read(self, call: Any, start: float, stop: float, size: int) -> None:
+        tally, perf = self._tally, time.perf_counter
         latencies, statuses, sent = tally.latencies, tally.statuses, self._sent
         release = self._window.release
-        async for ack in self._call(self._requests()):
+        async for ack in call:
             now = perf()
             began = sent.pop(ack.seq, None)
             release()
@@ -192,8 +211,6 @@ class _Stream:
                 tally.batches += 1
                 tally.readings += size
                 latencies.append(now - began)
-        if sent:
-            tally.errors.append(f"{len(sent)} batches were never acknowledged")
 
 
 async def _run_process(config: LoadConfig, index: int, ready: Any, go: Any) -> _Tally:
