@@ -7,7 +7,8 @@ difference from the full path is what that feature costs per batch:
 - ``metrics``: every family a no-op (no counter, gauge or histogram is touched);
 - ``dedup``: no Ack cache (``server.dedup_entries: 0``: nothing remembered or joined);
 - ``budget``: an in-flight budget that always has room and keeps no count or gauge;
-- ``buckets``: no rate limiter: no byte bucket before the walk, no rate-limit stage;
+- ``buckets``: no rate limiter: no byte bucket before the walk, no rate-limit stage (the
+  dead-letter budget stays, or every faulty batch would add a dead-letter record);
 - ``spool``: no spool behind the durable sink (``spool.enabled: false``);
 - ``all``: every one of the above at once: what is left is the stages, the record and Ack
   building and the admission's own bookkeeping.
@@ -109,9 +110,6 @@ class _NoBuckets:
     async def admit_bytes(self, _tenant: str, _nbytes: int) -> None:
         pass
 
-    def allow_dlq(self, _tenant: str) -> bool:
-        return True
-
 
 class Variant:
     """The head of a pipeline and the admission in front of it, with ``off`` switched off."""
@@ -123,8 +121,8 @@ class Variant:
         metrics = no_metrics() if "metrics" in off else Metrics(CollectorRegistry())
         self.sink = DurableSink(settings.kafka, metrics, None if "spool" in off else settings.spool)
         limiter = RateLimiter(settings.ratelimit, metrics)
-        allow_dlq = _NoBuckets().allow_dlq if "buckets" in off else limiter.allow_dlq
-        builder = RecordBuilder(settings.kafka, allow_dlq, self.sink)
+        # The dead-letter budget stays: without it every faulty batch would add a record.
+        builder = RecordBuilder(settings.kafka, limiter.allow_dlq, self.sink)
         limited: Stage = builder if "buckets" in off else RateLimitStage(limiter, builder)
         checks = CheckStage(settings.checks, settings.transforms, metrics, limited)
         self._stages: list[Stage] = [checks, limited, self.sink]

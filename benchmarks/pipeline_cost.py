@@ -4,7 +4,8 @@
                                        [--ablate metrics,dedup,budget,buckets,spool|all]
 
 Both paths take the same 100-reading batches, up to 128 in flight, and answer each once its
-records are delivered to a Tansu broker that the tool starts:
+records are delivered to a Tansu broker that the tool starts. Within a round the paths take
+turns, a tenth of their batches at a time, in an order that rotates every turn:
 
 - ``sluice``: a worker's own ``Admission.submit`` (its listeners are never started): the
   byte bucket, the walk, the dedup cache, the in-flight budget, the four stages, the
@@ -12,16 +13,15 @@ records are delivered to a Tansu broker that the tool starts:
 - ``floor``: the floor baseline's ``Floor.admit`` (``baselines/floor.py``): the walk and
   checks, the records, ``produce()``, the Ack after delivery.
 
-With ``--ablate``, Sluice's path also runs with each named feature switched off in turn
-(``ablations.py``), and ``all`` with every one off at once; each feature's cost is the full
-path's µs per batch less the path without it, taken within each round.
+With ``--ablate``, each named feature is then switched off in turn (``ablations.py``; ``all``
+for every one off at once), each in a measurement of its own beside the full path: a
+feature's cost is the full path's µs per batch less the path without it, within each round.
 
 A batch's cost is the process's CPU time (every thread, librdkafka's too) per batch, taken
-over the whole run of each path; encoding the batches (~1 µs each) is in both. The paths
-alternate within each round. On two CPUs the tool runs on CPU 0 and the broker on CPU 1.
-Without gRPC in the way, paths and rounds agree to a few per cent, where whole-server runs
-differ by ~10%: this is the tool to measure a change to the per-batch path with. Nothing here
-asserts a figure.
+over the whole run of each path; encoding the batches (~1 µs each) is in both. On two CPUs
+the tool runs on CPU 0 and the broker on CPU 1. Without gRPC in the way, paths and rounds
+agree to a few per cent, where whole-server runs differ by ~10%: this is the tool to measure
+a change to the per-batch path with. Nothing here asserts a figure.
 """
 
 from __future__ import annotations
@@ -58,6 +58,8 @@ from sluice.runtime.worker import Worker
 from sluice.v1.ingest_pb2 import Ack
 
 WINDOW = 128
+SLICES = 10
+"""Turns per round: each path drives a tenth of its batches per turn."""
 BATCH_SIZE = 100
 BODIES = 64
 TENANT = "default"
@@ -68,8 +70,11 @@ OnAck = Callable[[Ack], None]
 Submit = Callable[[bytes, OnAck], Awaitable[None]]
 
 
-async def _drive(submit: Submit, header: BatchHeader, bodies: list[bytes], count: int) -> float:
-    """CPU seconds per batch for ``count`` batches through ``submit``, ``WINDOW`` in flight."""
+async def _drive(
+    submit: Submit, header: BatchHeader, bodies: list[bytes], count: int, first: int = 1
+) -> float:
+    """CPU seconds per batch for ``count`` batches through ``submit``, ``WINDOW`` in flight,
+    numbered from ``first``."""
     loop = asyncio.get_running_loop()
     window = asyncio.Semaphore(WINDOW)
     finished: asyncio.Future[None] = loop.create_future()
@@ -86,7 +91,7 @@ async def _drive(submit: Submit, header: BatchHeader, bodies: list[bytes], count
             finished.set_result(None)
 
     start = time.process_time()
-    for seq in range(1, count + 1):
+    for seq in range(first, first + count):
         await window.acquire()
         await submit(header.encode(seq, bodies[seq % len(bodies)]), on_ack)
     await finished
@@ -96,6 +101,25 @@ async def _drive(submit: Submit, header: BatchHeader, bodies: list[bytes], count
     return cost
 
 
+async def _round(
+    paths: dict[str, Submit], bodies: list[bytes], batches: int, number: int
+) -> dict[str, float]:
+    """One round: each path's CPU seconds per batch over ``batches`` batches, driven in
+    ``SLICES`` turns that rotate the paths' order, so that a drift over the round (the
+    broker's memory grows, caches warm) weighs on every path alike."""
+    names = list(paths)
+    per_slice = max(batches // SLICES, 1)
+    headers = {name: BatchHeader("pipeline-cost", f"{name}-{number}") for name in names}
+    spent = dict.fromkeys(names, 0.0)
+    for piece in range(SLICES):
+        turn = piece % len(names)
+        for name in names[turn:] + names[:turn]:
+            first = piece * per_slice + 1
+            cost = await _drive(paths[name], headers[name], bodies, per_slice, first)
+            spent[name] += cost * per_slice
+    return {name: seconds / (per_slice * SLICES) for name, seconds in spent.items()}
+
+
 def _submit(admission: Admission, traceparent: str) -> Submit:
     async def submit(raw: bytes, on_ack: OnAck) -> None:
         await admission.submit(TENANT, raw, on_ack, traceparent)
@@ -103,9 +127,12 @@ def _submit(admission: Admission, traceparent: str) -> Submit:
     return submit
 
 
-async def _measure(
-    bootstrap: str, workload: str, batches: int, rounds: int, ablate: Sequence[str] = ()
-) -> dict[str, Any]:
+async def _costs(
+    bootstrap: str, workload: str, batches: int, rounds: int, ablate: str | None = None
+) -> dict[str, list[float]]:
+    """CPU seconds per batch of each path, per round: Sluice, the floor and, with ``ablate``,
+    Sluice without that feature. Only these paths' producers exist meanwhile: an idle
+    producer's threads still cost CPU, which would weigh on every path alike."""
     settings = load_settings(None, {"SLUICE__KAFKA__BOOTSTRAP_SERVERS": bootstrap})
     worker = Worker(settings, Metrics(CollectorRegistry()))  # started up to its pipeline only
     pipeline = worker.pipeline
@@ -113,11 +140,9 @@ async def _measure(
     floor = Floor(bootstrap)
     floor.start()
     traceparent = new_traceparent()
-    variants = {
-        name: Variant(settings, frozenset(FEATURES if name == "all" else (name,)))
-        for name in ablate
-    }
-    for variant in variants.values():
+    variant = None
+    if ablate is not None:
+        variant = Variant(settings, frozenset(FEATURES if ablate == "all" else (ablate,)))
         await variant.start()
 
     async def floor_path(raw: bytes, on_ack: OnAck) -> None:
@@ -126,11 +151,9 @@ async def _measure(
     paths: dict[str, Submit] = {
         "sluice": _submit(worker.admission, traceparent),
         "floor": floor_path,
-        **{
-            f"sluice-without-{name}": _submit(v.admission, traceparent)
-            for name, v in variants.items()
-        },
     }
+    if variant is not None:
+        paths[f"sluice-without-{ablate}"] = _submit(variant.admission, traceparent)
     bodies = BatchFactory(WORKLOADS[workload]).bodies(BODIES, BATCH_SIZE)
     costs: dict[str, list[float]] = {name: [] for name in paths}
     try:
@@ -138,40 +161,45 @@ async def _measure(
             await _drive(submit, BatchHeader("warm-up", name), bodies, max(batches // 5, 1))
         tune_for_steady_state()  # as a worker does once started
         for number in range(rounds):
-            for name, submit in paths.items():
-                header = BatchHeader("pipeline-cost", f"{name}-{number}")
-                costs[name].append(await _drive(submit, header, bodies, batches))
+            for name, cost in (await _round(paths, bodies, batches, number)).items():
+                costs[name].append(cost)
     finally:
         await asyncio.to_thread(floor.stop)
-        for variant in variants.values():
+        if variant is not None:
             await variant.shutdown()
         await pipeline.shutdown()
-    per_round = [s / f for s, f in zip(costs["sluice"], costs["floor"], strict=True)]
-    features = {
-        name: [s - v for s, v in zip(costs["sluice"], costs[f"sluice-without-{name}"], strict=True)]
-        for name in variants
+    return costs
+
+
+def _figures(values: list[float], scale: float = 1e6, digits: int = 1) -> dict[str, Any]:
+    return {
+        "median": round(statistics.median(values) * scale, digits),
+        "rounds": [round(value * scale, digits) for value in values],
     }
+
+
+async def _measure(
+    bootstrap: str, workload: str, batches: int, rounds: int, ablate: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Sluice and the floor, then each ablation in a measurement of its own."""
+    costs = await _costs(bootstrap, workload, batches, rounds)
+    per_round = [s / f for s, f in zip(costs["sluice"], costs["floor"], strict=True)]
+    ablations = {}
+    for name in ablate:
+        paired = await _costs(bootstrap, workload, batches, rounds, name)
+        whole, without = paired["sluice"], paired[f"sluice-without-{name}"]
+        ablations[name] = {
+            "sluice": _figures(whole),
+            "without": _figures(without),
+            "cost": _figures([s - v for s, v in zip(whole, without, strict=True)]),
+        }
     return {
         "workload": workload,
         "batches_per_round": batches,
-        "us_per_batch": {
-            name: {
-                "median": round(statistics.median(values) * 1e6, 1),
-                "rounds": [round(value * 1e6, 1) for value in values],
-            }
-            for name, values in costs.items()
-        },
-        "cost_sluice_over_floor": {
-            "median": round(statistics.median(per_round), 3),
-            "rounds": [round(ratio, 3) for ratio in per_round],
-        },
-        "feature_us_per_batch": {
-            name: {
-                "median": round(statistics.median(values) * 1e6, 1),
-                "rounds": [round(value * 1e6, 1) for value in values],
-            }
-            for name, values in features.items()
-        },
+        "us_per_batch": {name: _figures(values) for name, values in costs.items()},
+        "cost_sluice_over_floor": _figures(per_round, 1.0, 3),
+        "feature_us_per_batch": {name: figures["cost"] for name, figures in ablations.items()},
+        "ablations": ablations,
     }
 
 
