@@ -9,8 +9,9 @@ confluent-kafka pay, and no more:
   Sluice's receiver is: a reader, a writer and up to 32 batches in flight per stream;
 - Sluice's checks (``walk`` and ``ReadingChecker``: the C walk and screen, suspects in Python);
 - Sluice's record contract (one record per batch with its CloudEvents headers, plus a
-  dead-letter record when a reading failed), produced with Sluice's producer settings
-  (acks=all, idempotence, lz4, linger);
+  dead-letter record when a reading failed, within the contract's per-tenant cap at Sluice's
+  default of 100 per second), produced with Sluice's producer settings (acks=all,
+  idempotence, lz4, linger);
 - the Ack once every record is delivered, the delivery reports served by a poller thread and
   handed to the loop once per poll, as Sluice does;
 - a worker's garbage-collector settings, applied by ``serve`` once the server has started.
@@ -36,6 +37,7 @@ import uvloop
 from confluent_kafka import KafkaError, Producer
 
 from benchmarks.baselines.frozen import (
+    DeadLetterBudget,
     FloorBatch,
     ack_for_batch,
     ack_unavailable,
@@ -66,6 +68,7 @@ class Floor:
     def __init__(self, bootstrap: str) -> None:
         self._config = KafkaConfig(bootstrap_servers=bootstrap)
         self._checker = ReadingChecker(ChecksConfig(), TransformsConfig())
+        self._dead_letters = DeadLetterBudget()
         self._producer = Producer(producer_settings(self._config, {}))
         self._reports: list[tuple[Settled, KafkaError | None]] = []
         self._stop = threading.Event()
@@ -93,7 +96,7 @@ class Floor:
         config = self._config
         readings = readings_record(batch, config.topic)
         records = [] if readings is None else [readings]
-        if batch.faults:
+        if batch.faults and self._dead_letters.allow():
             records.append(dead_letter_record(batch, config.dlq_topic))
         if not records:
             on_ack(ack_for_batch(batch))

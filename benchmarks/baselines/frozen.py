@@ -84,6 +84,25 @@ def dead_letter_record(batch: FloorBatch, topic: str) -> FloorRecord:
     )
 
 
+class DeadLetterBudget:
+    """The dead-letter records a tenant may send: a token bucket of ``ratelimit.dlq``'s
+    default (100 per second, a burst of 1,000), as the record contract caps them."""
+
+    def __init__(self, rate: float = 100.0, burst: float = 1000.0) -> None:
+        self._rate, self._burst = rate, burst
+        self._tokens, self._at = burst, time.monotonic()
+
+    def allow(self) -> bool:
+        """Take a token if there is one."""
+        now = time.monotonic()
+        self._tokens = min(self._burst, self._tokens + (now - self._at) * self._rate)
+        self._at = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
+
+
 def ack_for_batch(batch: FloorBatch) -> Ack:
     """The Ack of a batch whose accepted readings are delivered."""
     ack = Ack(seq=batch.parsed.seq, accepted=batch.accepted)

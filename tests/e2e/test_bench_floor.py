@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.baselines.frozen import (
+    DeadLetterBudget,
     FloorBatch,
     ack_for_batch,
     dead_letter_record,
@@ -63,7 +64,7 @@ def test_every_batch_is_answered_after_its_records_are_in_kafka(
     assert ReadingBatch.FromString(sample.value()).readings
 
     # The report counts statuses in its measured window only; every PARTIAL among them has
-    # its dead-letter record.
+    # its dead-letter record (a second of load stays inside the dead-letter cap's burst).
     partial = report.statuses.get("ACK_STATUS_PARTIAL", 0)
     assert partial > 0  # 0.5% of plain readings fail: ~40% of 100-reading batches
     dead = consume_records(tansu.bootstrap, DEFAULT_DLQ_TOPIC, min_records=partial)
@@ -93,3 +94,11 @@ async def test_the_floors_frozen_records_and_ack_are_sluices_of_today(
         (r.topic, r.key, r.value, r.headers) for r in ours if r is not None
     ]
     assert ack_for_batch(frozen) == sluice_ack(batch)
+
+
+def test_the_floors_dead_letters_are_capped_as_sluices_are_by_default() -> None:
+    budget = DeadLetterBudget(rate=100.0, burst=1000.0)
+
+    allowed = sum(budget.allow() for _ in range(1500))
+
+    assert 1000 <= allowed < 1010  # the burst, and what 100/s refills meanwhile
