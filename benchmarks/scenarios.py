@@ -220,10 +220,11 @@ class Bench:
                 cpu_start = server.cpu_seconds()
                 threads_start = server.thread_times()
                 processes_start = server.cpu_by_process()
+                # Read while the load still holds its connections open.
+                connections = server.connections_by_process(port)
                 time.sleep(max(0.0, start_at + duration_s - time.time()))
                 cpu = server.cpu_seconds() - cpu_start
                 processes = _spent(processes_start, server.cpu_by_process())
-                connections = server.connections_by_process(port)
                 busy_rss = server.rss()
                 threads = split_by_kind(threads_start, server.thread_times(), cpu)
                 load.wait(duration_s + 120)
