@@ -63,6 +63,12 @@ def grpc_options(settings: Settings) -> list[tuple[str, int]]:
         ("grpc.http2.min_ping_interval_without_data_ms", int(server.keepalive_min_time_s * 1000)),
         ("grpc.http2.max_ping_strikes", 2),
         ("grpc.keepalive_permit_without_calls", 1),
+        # Calls that have arrived but that the application has not picked up yet: past
+        # grpc's default of 1,000 (3,000 at most) new ones are refused RESOURCE_EXHAUSTED
+        # before Sluice sees them, which a fleet reconnecting at once after a restart hits.
+        # Up to server.max_streams, the streams Sluice takes anyway, wait their turn.
+        ("grpc.server.max_pending_requests", server.max_streams),
+        ("grpc.server.max_pending_requests_hard_limit", server.max_streams),
     ]
     if server.max_connection_age_s is not None:
         # Streams drain themselves at this age (see IngestService); the GOAWAY makes the
