@@ -27,10 +27,11 @@ from typing import Final, Protocol
 
 from sluice.core import reasons
 from sluice.core.batch import Batch, Record
-from sluice.core.config.kafka import DEFAULT_RETRY_AFTER_MS, KafkaConfig
+from sluice.core.config.kafka import KafkaConfig
 from sluice.core.config.spool import SpoolConfig
 from sluice.core.errors import SluiceError, Unavailable
 from sluice.delivery.breaker import BreakerState, CircuitBreaker
+from sluice.delivery.countdown import BatchCountdown
 from sluice.delivery.kafka.deliveries import SpillHook
 from sluice.delivery.kafka.outcomes import NotQueued
 from sluice.delivery.kafka.producer import AsyncProducer
@@ -161,7 +162,7 @@ class DurableSink:
                 except NotQueued:
                     self._store(records, [done])
                 return
-            countdown = _Countdown(batch, len(records))
+            countdown = BatchCountdown(batch, len(records))
             for index, record in enumerate(records):
                 settled = countdown.readings if record.readings else countdown.dead_letter
                 try:
@@ -172,8 +173,7 @@ class DurableSink:
                 except SluiceError as exc:
                     if record.readings:
                         raise
-                    _log_dead_letter_lost(batch, exc)
-                    countdown.count_down()
+                    countdown.dead_letter_lost(exc)
         except SluiceError as exc:
             if not done.done():
                 done.set_exception(exc)
@@ -324,71 +324,3 @@ class DurableSink:
             done.set_exception(Unavailable(reasons.KAFKA_UNAVAILABLE, text, retry_after_ms))
 
         durable.add_done_callback(settle)
-
-
-class _Countdown:
-    """Resolves a batch's ``done`` once every one of its records is settled.
-
-    The Ack waits for the dead-letter record too, so that a PARTIAL or REJECTED answer means
-    the failures are in the DLQ; but a dead-letter record that Kafka refuses is only logged.
-    """
-
-    __slots__ = ("_batch", "_left")
-
-    def __init__(self, batch: Batch, records: int) -> None:
-        self._batch = batch
-        self._left = records
-
-    def futures(self, records: list[Record]) -> list[asyncio.Future[None]]:
-        """One future per record, each counting down like a produced record's delivery."""
-        loop = asyncio.get_running_loop()
-        futures: list[asyncio.Future[None]] = []
-        for record in records:
-            future: asyncio.Future[None] = loop.create_future()
-            future.add_done_callback(self.readings if record.readings else self.dead_letter)
-            futures.append(future)
-        return futures
-
-    def readings(self, settled: asyncio.Future[None]) -> None:
-        """Callback of a readings record: its error fails the batch."""
-        error = _error_of(settled)
-        done = self._batch.done
-        if error is not None:
-            if not done.done():
-                done.set_exception(error)
-            return
-        self.count_down()
-
-    def dead_letter(self, settled: asyncio.Future[None]) -> None:
-        """Callback of the dead-letter record: its error is logged, never fatal."""
-        error = _error_of(settled)
-        if error is not None:
-            _log_dead_letter_lost(self._batch, error)
-        self.count_down()
-
-    def count_down(self) -> None:
-        """One more record settled."""
-        self._left -= 1
-        done = self._batch.done
-        if self._left == 0 and not done.done():
-            done.set_result(None)
-
-
-def _error_of(settled: asyncio.Future[None]) -> BaseException | None:
-    if settled.cancelled():
-        return Unavailable(
-            reasons.KAFKA_UNAVAILABLE, "Kafka delivery was cancelled", DEFAULT_RETRY_AFTER_MS
-        )
-    return settled.exception()
-
-
-def _log_dead_letter_lost(batch: Batch, error: BaseException) -> None:
-    log.warning(
-        "dead-letter record not delivered",
-        extra={
-            "tenant": batch.tenant,
-            "session_id": batch.session_id,
-            "seq": batch.seq,
-            "error": str(error),
-        },
-    )

@@ -135,7 +135,7 @@ async def test_a_lost_dead_letter_is_logged_and_does_not_fail_the_batch(
     batch = make_batch([reading(), reading()], faults=[fault(1)])
     producer = await send(ScriptedProducer(), batch)
 
-    with caplog.at_level(logging.WARNING, logger="sluice.delivery.sink"):
+    with caplog.at_level(logging.WARNING, logger="sluice.delivery"):
         producer.deliver(1, UNAVAILABLE)
         producer.deliver(0)
         await settle()
