@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import sys
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Final
 
-from sluice.v1.ingest_pb2 import Ack
+from sluice.v1.ingest_pb2 import Ack, AckStatus
 
 AckKey = tuple[str, str, int]
 """(tenant, session_id, seq): the name of a batch within a tenant."""
 AckCallback = Callable[[Ack], None]
+
+OK: Final = AckStatus.ACK_STATUS_OK
 
 
 def key_for(tenant: str, session_id: str, seq: int) -> AckKey | None:
@@ -20,16 +24,19 @@ def key_for(tenant: str, session_id: str, seq: int) -> AckKey | None:
     """
     if not session_id:
         return None
-    return (tenant, session_id, seq)
+    # A stream's batches all carry the same session_id, but each arrives as a string of its
+    # own: interned, the cache holds one copy per session rather than one per entry.
+    return (tenant, sys.intern(session_id), seq)
 
 
 class AckCache:
     """The final Acks of recent batches, and the callers waiting on batches still in flight.
 
     ``get``/``put`` hold at most ``max_entries`` Acks and evict the least recently used; the
-    caller stores only final outcomes (a resend would get the same answer). Acks are held
-    serialized: ~100 bytes each rather than the ~550-900 of a message object, so a full cache
-    of the default 200,000 costs tens of MB, not ~150.
+    caller stores only final outcomes (a resend would get the same answer). An Ack is held as
+    little as restores it: the count of accepted readings when the batch passed whole (the
+    seq is in the key), else the serialized message (~100 bytes rather than the ~550-900 of
+    a message object). A full cache of the default 200,000 then costs tens of MB.
 
     ``begin``/``join``/``settle`` let a resend that arrives while the original still awaits
     delivery wait for the original's Ack instead of producing again. ``settle`` stores a
@@ -43,7 +50,7 @@ class AckCache:
         if max_entries < 0:
             raise ValueError(f"max_entries must be >= 0, got {max_entries}")
         self._max_entries = max_entries
-        self._acks: OrderedDict[AckKey, bytes] = OrderedDict()
+        self._acks: OrderedDict[AckKey, int | bytes] = OrderedDict()
         self._inflight: dict[AckKey, list[AckCallback]] = {}
 
     def key_for(self, tenant: str, session_id: str, seq: int) -> AckKey | None:
@@ -63,18 +70,20 @@ class AckCache:
 
     def get(self, key: AckKey) -> Ack | None:
         """The remembered Ack of ``key``, marking it recently used; None if not remembered."""
-        encoded = self._acks.get(key)
-        if encoded is None:
+        kept = self._acks.get(key)
+        if kept is None:
             return None
         self._acks.move_to_end(key)
-        return Ack.FromString(encoded)
+        if isinstance(kept, int):
+            return Ack(seq=key[2], status=OK, accepted=kept)
+        return Ack.FromString(kept)
 
     def put(self, key: AckKey, ack: Ack) -> None:
         """Remember ``ack`` as the final Ack of ``key``, evicting the least recently used."""
         if not self._max_entries:
             return
         acks = self._acks
-        acks[key] = ack.SerializeToString()
+        acks[key] = ack.accepted if _plain_ok(ack, key) else ack.SerializeToString()
         acks.move_to_end(key)
         if len(acks) > self._max_entries:
             acks.popitem(last=False)
@@ -96,3 +105,15 @@ class AckCache:
         if final:
             self.put(key, ack)
         return self._inflight.pop(key, [])
+
+
+def _plain_ok(ack: Ack, key: AckKey) -> bool:
+    """True if ``ack`` is OK, for ``key``'s seq, and sets no field but seq, status and accepted
+    (``tests/unit/frontdoors/receiver/test_dedup.py`` checks that these are all of Ack's)."""
+    return (
+        ack.status == OK
+        and ack.seq == key[2]
+        and not ack.rejections
+        and not ack.retry_after_ms
+        and not ack.reason
+    )

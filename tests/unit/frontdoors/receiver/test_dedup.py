@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sluice.frontdoors.receiver.dedup import AckCache, key_for
-from sluice.v1.ingest_pb2 import Ack, AckStatus
+from sluice.v1.ingest_pb2 import Ack, AckStatus, Rejection
 
 
 def ack(seq: int) -> Ack:
@@ -38,6 +38,36 @@ def test_keys_differ_by_tenant_session_and_seq() -> None:
     assert cache.get(("globex", "s", 1)) is None
     assert cache.get(("acme", "t", 1)) is None
     assert cache.get(("acme", "s", 2)) is None
+
+
+@pytest.mark.parametrize(
+    "remembered",
+    [
+        Ack(seq=5, status=AckStatus.ACK_STATUS_OK, accepted=100),
+        Ack(seq=5, status=AckStatus.ACK_STATUS_OK),
+        Ack(seq=5, status=AckStatus.ACK_STATUS_OK, accepted=3, retry_after_ms=10, reason="odd"),
+        Ack(
+            seq=5,
+            status=AckStatus.ACK_STATUS_PARTIAL,
+            accepted=1,
+            rejections=[Rejection(index=1, reason="VALUE_NOT_FINITE", message="value is NaN")],
+        ),
+        Ack(seq=5, status=AckStatus.ACK_STATUS_REJECTED, reason="NO_VALID_READINGS"),
+    ],
+    ids=["ok", "ok-empty", "ok-with-more-fields", "partial", "rejected"],
+)
+def test_a_remembered_ack_comes_back_field_for_field(remembered: Ack) -> None:
+    cache = AckCache(10)
+    cache.put(key(5), remembered)
+    assert cache.get(key(5)) == remembered
+
+
+def test_every_field_of_an_ack_is_either_kept_or_checked_before_it_is_dropped() -> None:
+    # The cache keeps a plain OK Ack as its accepted count; a field added to Ack must be
+    # checked there too (dedup._plain_ok), or a remembered Ack would come back without it.
+    assert {field.name for field in Ack.DESCRIPTOR.fields} == {
+        "seq", "status", "accepted", "rejections", "retry_after_ms", "reason",
+    }  # fmt: skip
 
 
 def test_put_replaces_the_ack_of_a_key() -> None:
