@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
 from collections.abc import Callable
 
 from sluice.core import reasons
@@ -23,7 +22,7 @@ class CheckStage:
 
     A batch is handed on even when no reading passed: its faults go to the dead-letter
     topic downstream. Batch-level refusals raise ``BatchRejected`` and are counted by the
-    receiver; this stage counts the per-reading faults, once per reason per batch.
+    receiver; this stage counts the per-reading faults by reason.
     ``clock`` gives the receipt time in Unix ns, read once per batch, that event times are
     checked against and that unset times take.
     """
@@ -76,7 +75,7 @@ class CheckStage:
             )
         faults, accepted, changed, value = self._checker.check(batch.parsed, self._clock())
         batch.checked(faults, accepted, changed, value)
-        if faults:
-            for reason, count in Counter(fault.reason for fault in faults).items():
-                self._rejected[reason].add(count)
+        rejected = self._rejected
+        for fault in faults:
+            rejected[fault.reason].add()
         await self._next.consume(batch)
