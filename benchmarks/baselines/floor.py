@@ -29,7 +29,7 @@ import argparse
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from functools import partial
 from typing import Any
 
@@ -187,16 +187,27 @@ async def run(listen: str, bootstrap: str) -> None:
         await asyncio.to_thread(floor.stop)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the floor server."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--listen", default="127.0.0.1:50081")
+def run_from_command_line(
+    argv: Sequence[str] | None,
+    description: str,
+    default_listen: str,
+    serve_until_stopped: Callable[[str, str], Coroutine[Any, Any, None]],
+) -> int:
+    """Parse a baseline's command line (``--listen``, ``--bootstrap``, ``--cpu-scheduling``)
+    and serve until stopped."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--listen", default=default_listen)
     parser.add_argument("--bootstrap", required=True)
     parser.add_argument("--cpu-scheduling", choices=("batch", "normal"), default="batch")
     args = parser.parse_args(argv)
     apply_cpu_scheduling(args.cpu_scheduling)
-    uvloop.run(run(args.listen, args.bootstrap))
+    uvloop.run(serve_until_stopped(args.listen, args.bootstrap))
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the floor server."""
+    return run_from_command_line(argv, __doc__.split("\n\n")[0], "127.0.0.1:50081", run)
 
 
 if __name__ == "__main__":

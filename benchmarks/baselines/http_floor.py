@@ -13,25 +13,22 @@ Python server on this stack must pay for the HTTP half of Sluice's contract.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import signal
 import uuid
 from collections.abc import Sequence
 
-import uvloop
 from google.protobuf.json_format import MessageToDict
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from benchmarks.baselines.floor import Floor
+from benchmarks.baselines.floor import Floor, run_from_command_line
 from sluice.frontdoors.httpingest.body import BodyError, parse_body, to_batch
 from sluice.ops.server import OpsServer
 from sluice.ops.tracing import new_traceparent
 from sluice.runtime.collector import tune_for_steady_state
-from sluice.runtime.scheduling import apply_cpu_scheduling
 from sluice.v1.ingest_pb2 import Ack
 
 SOURCE_ID = "http"
@@ -85,14 +82,7 @@ async def run(listen: str, bootstrap: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the HTTP floor."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--listen", default="127.0.0.1:8091")
-    parser.add_argument("--bootstrap", required=True)
-    parser.add_argument("--cpu-scheduling", choices=("batch", "normal"), default="batch")
-    args = parser.parse_args(argv)
-    apply_cpu_scheduling(args.cpu_scheduling)
-    uvloop.run(run(args.listen, args.bootstrap))
-    return 0
+    return run_from_command_line(argv, __doc__.split("\n\n")[0], "127.0.0.1:8091", run)
 
 
 if __name__ == "__main__":
