@@ -37,7 +37,9 @@ class ServerConfig(ComponentConfig):
     max_streams_per_connection: Annotated[int, Field(gt=0)] = DEFAULT_MAX_STREAMS_PER_CONNECTION
     """Ingest.Stream calls open at once on one connection; one more ends RESOURCE_EXHAUSTED."""
     max_streams: Annotated[int, Field(gt=0)] = DEFAULT_MAX_STREAMS
-    """Ingest.Stream calls open at once in one worker; one more ends RESOURCE_EXHAUSTED."""
+    """Ingest.Stream calls open at once in one worker; one more ends RESOURCE_EXHAUSTED. Also
+    how many new calls grpc lets wait for the worker (grpc's own default is 1,000), so that
+    a fleet reconnecting at once is served."""
     max_id_length: Annotated[int, Field(gt=0)] = DEFAULT_MAX_ID_LENGTH
     """Longest source_id and session_id; a longer one REJECTs the batch (*_ID_INVALID)."""
     inflight_per_stream: Annotated[int, Field(gt=0)] = DEFAULT_INFLIGHT_PER_STREAM
