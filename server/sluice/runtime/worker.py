@@ -45,6 +45,9 @@ from sluice.stages.pipeline import Pipeline
 log = logging.getLogger(__name__)
 
 READINESS_INTERVAL_S = 0.5
+GRPC_PENDING_SOFT = 1000
+GRPC_PENDING_HARD = 3000
+"""grpc's own limits on calls waiting to be picked up (``grpc.server.max_pending_requests``)."""
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 STREAM_HEADROOM = 16
@@ -64,11 +67,13 @@ def grpc_options(settings: Settings) -> list[tuple[str, int]]:
         ("grpc.http2.max_ping_strikes", 2),
         ("grpc.keepalive_permit_without_calls", 1),
         # Calls that have arrived but that the application has not picked up yet: past
-        # grpc's default of 1,000 (3,000 at most) new ones are refused RESOURCE_EXHAUSTED
-        # before Sluice sees them, which a fleet reconnecting at once after a restart hits.
-        # Up to server.max_streams, the streams Sluice takes anyway, wait their turn.
-        ("grpc.server.max_pending_requests", server.max_streams),
-        ("grpc.server.max_pending_requests_hard_limit", server.max_streams),
+        # grpc's default of 1,000 (3,000 at most) new ones are refused before Sluice sees
+        # them (the client reads RESOURCE_EXHAUSTED, INTERNAL or CANCELLED), which a fleet
+        # reconnecting at once after a restart hits. Up to server.max_streams, the streams
+        # Sluice takes anyway, wait their turn; never fewer than grpc's defaults, so that
+        # Sluice itself refuses a flood over a small server.max_streams, with its reason.
+        ("grpc.server.max_pending_requests", max(server.max_streams, GRPC_PENDING_SOFT)),
+        ("grpc.server.max_pending_requests_hard_limit", max(server.max_streams, GRPC_PENDING_HARD)),
     ]
     if server.max_connection_age_s is not None:
         # Streams drain themselves at this age (see IngestService); the GOAWAY makes the

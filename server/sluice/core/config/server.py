@@ -38,8 +38,8 @@ class ServerConfig(ComponentConfig):
     """Ingest.Stream calls open at once on one connection; one more ends RESOURCE_EXHAUSTED."""
     max_streams: Annotated[int, Field(gt=0)] = DEFAULT_MAX_STREAMS
     """Ingest.Stream calls open at once in one worker; one more ends RESOURCE_EXHAUSTED. Also
-    how many new calls grpc lets wait for the worker (grpc's own default is 1,000), so that
-    a fleet reconnecting at once is served."""
+    how many new calls grpc lets wait for the worker when above grpc's own limits (1,000, at
+    most 3,000), so that a fleet reconnecting at once is served."""
     max_id_length: Annotated[int, Field(gt=0)] = DEFAULT_MAX_ID_LENGTH
     """Longest source_id and session_id; a longer one REJECTs the batch (*_ID_INVALID)."""
     inflight_per_stream: Annotated[int, Field(gt=0)] = DEFAULT_INFLIGHT_PER_STREAM
