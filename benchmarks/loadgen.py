@@ -173,16 +173,15 @@ class _Stream:
 
     async def run(self) -> None:
         tally, perf = self._tally, time.perf_counter
-        start, stop, size = self._start, self._stop, self._batch_size
         call = self._call(self._requests())
         try:
-            await self._read(call, start, stop, size)
+            await self._read(call)
         except grpc.aio.AioRpcError as error:
             # When an RPC ends while a write is under way, grpc.aio reports the write's
             # failure (INTERNAL "execute_batch") instead of the RPC's status (grpc#36066):
             # the status and the time tell which side ended it.
             status = await call.code()
-            when = perf() - start
+            when = perf() - self._start
             tally.errors.append(
                 f"stream ended at {when:+.1f}s of the window: {error.code().name} "
                 f"({error.details()}); the RPC's status: {status.name}"
@@ -191,8 +190,9 @@ class _Stream:
         if self._sent:
             tally.errors.append(f"{len(self._sent)} batches were never acknowledged")
 
-    async def _read(self, call: Any, start: float, stop: float, size: int) -> None:
+    async def _read(self, call: Any) -> None:
         tally, perf = self._tally, time.perf_counter
+        start, stop, size = self._start, self._stop, self._batch_size
         latencies, statuses, sent = tally.latencies, tally.statuses, self._sent
         release = self._window.release
         async for ack in call:

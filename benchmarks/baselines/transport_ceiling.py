@@ -20,6 +20,7 @@ from typing import Any
 import grpc
 import uvloop
 
+from sluice.core.config.server import DEFAULT_MAX_STREAMS
 from sluice.runtime.collector import tune_for_steady_state
 from sluice.runtime.scheduling import apply_cpu_scheduling
 from sluice.v1.ingest_pb2 import Ack, AckStatus, ReadingBatch
@@ -27,8 +28,6 @@ from sluice.v1.ingest_pb2 import Ack, AckStatus, ReadingBatch
 SERVICE = "sluice.v1.Ingest"
 OK = AckStatus.ACK_STATUS_OK
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
-MAX_STREAMS = 10_000
-"""Sluice's default ``server.max_streams``."""
 
 
 async def _stream(requests: AsyncIterator[bytes], _context: Any) -> AsyncIterator[Ack]:
@@ -56,8 +55,8 @@ async def serve(listen: str, stream: Stream = _stream, push: Push = _push) -> No
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
             # As a Sluice worker (runtime/worker.py), so that a fleet starting at once is
             # served, not refused RESOURCE_EXHAUSTED by grpc's pending-call limit.
-            ("grpc.server.max_pending_requests", MAX_STREAMS),
-            ("grpc.server.max_pending_requests_hard_limit", MAX_STREAMS),
+            ("grpc.server.max_pending_requests", DEFAULT_MAX_STREAMS),
+            ("grpc.server.max_pending_requests_hard_limit", DEFAULT_MAX_STREAMS),
         ]
     )
     serialize = Ack.SerializeToString

@@ -5,15 +5,13 @@ from __future__ import annotations
 import sys
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Final
 
-from sluice.v1.ingest_pb2 import Ack, AckStatus
+from sluice.frontdoors.receiver.acks import OK
+from sluice.v1.ingest_pb2 import Ack
 
 AckKey = tuple[str, str, int]
 """(tenant, session_id, seq): the name of a batch within a tenant."""
 AckCallback = Callable[[Ack], None]
-
-OK: Final = AckStatus.ACK_STATUS_OK
 
 
 def key_for(tenant: str, session_id: str, seq: int) -> AckKey | None:
