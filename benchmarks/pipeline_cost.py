@@ -51,7 +51,7 @@ from sluice.embedded.broker import TansuBroker
 from sluice.frontdoors.receiver.acks import STATUS_NAMES
 from sluice.frontdoors.receiver.admission import Admission
 from sluice.ops.metrics import Metrics
-from sluice.ops.tracing import new_traceparent
+from sluice.ops.tracing import configure_tracing, new_traceparent
 from sluice.runtime.collector import tune_for_steady_state
 from sluice.runtime.scheduling import apply_cpu_scheduling
 from sluice.runtime.worker import Worker
@@ -227,6 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--ablate: unknown features {sorted(unknown)}")
     exit_on_termination()
     apply_cpu_scheduling("batch")  # as a worker does; its threads inherit it
+    configure_tracing()  # as `sluice serve` does: with no exporter, no span per batch
     two_cpus = (os.cpu_count() or 1) >= 2
     with (
         tempfile.TemporaryDirectory(prefix="sluice-pipeline-cost-") as scratch,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Generator
 from dataclasses import dataclass, field
+from typing import Final
 
 from sluice.core._wire import WireBatch
 from sluice.v1.ingest_pb2 import Reading, ReadingBatch
@@ -104,3 +106,18 @@ class Batch:
         if isinstance(parsed, WireBatch):
             return Reading.FromString(parsed.reading(index))
         return parsed.readings[index]
+
+
+class _HandedOn:
+    """An awaitable that is already complete."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[None, None, None]:
+        return
+        yield  # a generator that ends at once
+
+
+HANDED_ON: Final = _HandedOn()
+"""What a stage's ``consume`` returns when it handed the batch on without waiting: the
+caller has nothing to await (awaiting it anyway returns at once)."""

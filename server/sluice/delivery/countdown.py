@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from sluice.core import reasons
 from sluice.core.batch import Batch, Record
@@ -32,9 +33,13 @@ class BatchCountdown:
         futures: list[asyncio.Future[None]] = []
         for record in records:
             future: asyncio.Future[None] = loop.create_future()
-            future.add_done_callback(self.readings if record.readings else self.dead_letter)
+            future.add_done_callback(self.settled_by(record))
             futures.append(future)
         return futures
+
+    def settled_by(self, record: Record) -> Callable[[asyncio.Future[None]], None]:
+        """The callback that counts ``record``'s delivery down."""
+        return self.readings if record.readings else self.dead_letter
 
     def readings(self, settled: asyncio.Future[None]) -> None:
         """Callback of a readings record: its error fails the batch."""

@@ -22,11 +22,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Final, Protocol
 
 from sluice.core import reasons
-from sluice.core.batch import Batch, Record
+from sluice.core.batch import HANDED_ON, Batch, Record
 from sluice.core.config.kafka import KafkaConfig
 from sluice.core.config.spool import SpoolConfig
 from sluice.core.errors import SluiceError, Unavailable
@@ -55,6 +55,9 @@ class Producer(Protocol):
     async def produce(
         self, record: Record, future: asyncio.Future[None] | None = None, *, spill: bool = True
     ) -> asyncio.Future[None]: ...
+    def try_produce(
+        self, record: Record, future: asyncio.Future[None] | None = None
+    ) -> asyncio.Future[None] | None: ...
     def purge_queue(self) -> float: ...
     def oldest_undelivered_at(self) -> float | None: ...
     def waiting_since(self) -> float | None: ...
@@ -147,26 +150,59 @@ class DurableSink:
         if self._spool is not None:
             await self._spool.close()
 
-    async def consume(self, batch: Batch) -> None:
-        """Hand every record of ``batch`` to the producer in order, or to the spool."""
-        done = batch.done
+    def consume(self, batch: Batch) -> Awaitable[None]:
+        """Hand every record of ``batch`` to the producer in order, or to the spool.
+
+        Returns ``HANDED_ON`` when librdkafka took every record at once; otherwise what to
+        await while the rest wait for room in its queue.
+        """
         if self._divert:
             self._divert_batch(batch)
-            return
+            return HANDED_ON
+        records = batch.records
+        try_produce = self.producer.try_produce
+        try:
+            if len(records) == 1 and records[0].readings:
+                if try_produce(records[0], batch.done) is None:
+                    return self._produce_from(batch, None, 0)
+                return HANDED_ON
+            countdown = BatchCountdown(batch, len(records))
+            for index, record in enumerate(records):
+                try:
+                    produced = try_produce(record)
+                except SluiceError as exc:
+                    if record.readings:
+                        raise
+                    countdown.dead_letter_lost(exc)
+                    continue
+                if produced is None:
+                    return self._produce_from(batch, countdown, index)
+                produced.add_done_callback(countdown.settled_by(record))
+        except SluiceError as exc:
+            _fail(batch.done, exc)
+            return HANDED_ON
+        if not records:
+            _succeed(batch.done)
+        return HANDED_ON
+
+    async def _produce_from(
+        self, batch: Batch, countdown: BatchCountdown | None, first: int
+    ) -> None:
+        """Produce ``batch.records`` from ``first`` on, each waiting its turn for room; with
+        no ``countdown``, the one readings record settles ``batch.done`` itself."""
         records = batch.records
         produce = self.producer.produce
         try:
-            if len(records) == 1 and records[0].readings:
+            if countdown is None:
                 try:
-                    await produce(records[0], done)
+                    await produce(records[0], batch.done)
                 except NotQueued:
-                    self._store(records, [done])
+                    self._store(records, [batch.done])
                 return
-            countdown = BatchCountdown(batch, len(records))
-            for index, record in enumerate(records):
-                settled = countdown.readings if record.readings else countdown.dead_letter
+            for index in range(first, len(records)):
+                record = records[index]
                 try:
-                    (await produce(record)).add_done_callback(settled)
+                    (await produce(record)).add_done_callback(countdown.settled_by(record))
                 except NotQueued:
                     self._store(records[index:], countdown.futures(records[index:]))
                     return
@@ -175,11 +211,7 @@ class DurableSink:
                         raise
                     countdown.dead_letter_lost(exc)
         except SluiceError as exc:
-            if not done.done():
-                done.set_exception(exc)
-            return
-        if not records and not done.done():
-            done.set_result(None)
+            _fail(batch.done, exc)
 
     def _divert_batch(self, batch: Batch) -> None:
         """Spool every record of ``batch``, or refuse it without a spool."""
@@ -324,3 +356,13 @@ class DurableSink:
             done.set_exception(Unavailable(reasons.KAFKA_UNAVAILABLE, text, retry_after_ms))
 
         durable.add_done_callback(settle)
+
+
+def _fail(done: asyncio.Future[None], error: SluiceError) -> None:
+    if not done.done():
+        done.set_exception(error)
+
+
+def _succeed(done: asyncio.Future[None]) -> None:
+    if not done.done():
+        done.set_result(None)

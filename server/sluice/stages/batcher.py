@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from sluice.core.batch import Batch
 from sluice.core.config.kafka import KafkaConfig
@@ -33,11 +33,11 @@ class RecordBuilder:
     async def shutdown(self) -> None:
         """Nothing to drain: the builder holds no batch between calls."""
 
-    async def consume(self, batch: Batch) -> None:
+    def consume(self, batch: Batch) -> Awaitable[None]:
         """Build the records of ``batch`` and hand it to the next stage."""
         config = self._config
         records = readings_records(batch, config)
         if batch.faults and self._allow_dlq(batch.tenant):
             records.append(dead_letter_record(batch, config))
         batch.records = records
-        await self._next.consume(batch)
+        return self._next.consume(batch)

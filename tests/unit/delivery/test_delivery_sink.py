@@ -9,7 +9,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from sluice.core import reasons
-from sluice.core.batch import Batch, Record
+from sluice.core.batch import HANDED_ON, Batch, Record
 from sluice.core.config.kafka import BreakerConfig, KafkaConfig
 from sluice.core.errors import DeliveryFailed, SluiceError, Unavailable
 from sluice.delivery.breaker import CircuitBreaker
@@ -28,12 +28,17 @@ class ScriptedProducer:
 
     retry_after_ms = 1000
 
-    def __init__(self, refuse_topic: str = "", refusal: SluiceError = UNAVAILABLE) -> None:
+    def __init__(
+        self, refuse_topic: str = "", refusal: SluiceError = UNAVAILABLE, full: bool = False
+    ) -> None:
         self.breaker = CircuitBreaker(BreakerConfig())
         self.produced: list[tuple[Record, asyncio.Future[None]]] = []
         self.calls: list[str] = []
         self._refuse_topic = refuse_topic
         self._refusal = refusal
+        self.full = full
+        """While true, ``try_produce`` finds no room and ``produce`` waits for ``room``."""
+        self.room = asyncio.Event()
 
     async def start(self) -> None:
         self.calls.append("start")
@@ -44,6 +49,17 @@ class ScriptedProducer:
     async def produce(
         self, record: Record, future: asyncio.Future[None] | None = None
     ) -> asyncio.Future[None]:
+        if self.full:
+            self.calls.append("waiting for room")
+            await self.room.wait()
+        return self._take(record, future)
+
+    def try_produce(
+        self, record: Record, future: asyncio.Future[None] | None = None
+    ) -> asyncio.Future[None] | None:
+        return None if self.full else self._take(record, future)
+
+    def _take(self, record: Record, future: asyncio.Future[None] | None) -> asyncio.Future[None]:
         if record.topic == self._refuse_topic:
             raise self._refusal
         settled = asyncio.get_running_loop().create_future() if future is None else future
@@ -181,3 +197,39 @@ async def test_start_and_shutdown_are_the_producers() -> None:
     await sink.shutdown()
 
     assert producer.calls == ["start", "shutdown"]
+
+
+@pytest.mark.parametrize("several", [False, True], ids=["one record", "several and a dead letter"])
+async def test_a_full_producer_queue_pushes_back_until_there_is_room(several: bool) -> None:
+    batch = three_devices(faults=(3,)) if several else make_batch([reading()])
+    producer = ScriptedProducer(full=True)
+    sink = DurableSink(CONFIG, Metrics(CollectorRegistry()), producer=lambda *_: producer)  # type: ignore[arg-type,return-value]
+    builder = RecordBuilder(CONFIG, lambda _: True, sink)
+
+    pushing_back = builder.consume(batch)
+    assert pushing_back is not HANDED_ON
+    waiting = asyncio.ensure_future(pushing_back)
+    await settle()
+    assert producer.produced == []
+    assert not waiting.done()
+
+    producer.full = False
+    producer.room.set()
+    await waiting
+    for index in range(len(producer.produced)):
+        producer.deliver(index)
+    await settle()
+
+    assert [r.key for r, _ in producer.produced] == [r.key for r in batch.records]
+    assert batch.done.result() is None
+
+
+async def test_a_producer_with_room_takes_the_batch_at_once() -> None:
+    batch = three_devices(faults=(3,))
+    producer = ScriptedProducer()
+    sink = DurableSink(CONFIG, Metrics(CollectorRegistry()), producer=lambda *_: producer)  # type: ignore[arg-type,return-value]
+
+    handed = RecordBuilder(CONFIG, lambda _: True, sink).consume(batch)
+
+    assert handed is HANDED_ON
+    assert len(producer.produced) == 4

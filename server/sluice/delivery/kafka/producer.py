@@ -131,20 +131,40 @@ class AsyncProducer:
         local queue stays full for the whole delivery timeout (``NotQueued`` when a purge
         woke it).
         """
+        entry = self._pending(record, future, spill)
+        if not self._blocked:
+            try:
+                self._send(entry)
+                return entry.future
+            except BufferError:
+                pass
+        await self._send_when_room(entry)
+        return entry.future
+
+    def try_produce(
+        self, record: Record, future: asyncio.Future[None] | None = None
+    ) -> asyncio.Future[None] | None:
+        """``produce`` without waiting: None, and nothing queued, when librdkafka's local
+        queue is full or records already wait for room (then ``produce`` waits its turn).
+
+        Raises as ``produce`` does when the record is refused outright.
+        """
+        if self._blocked:
+            return None
+        entry = self._pending(record, future, True)
+        try:
+            self._send(entry)
+        except BufferError:
+            return None
+        return entry.future
+
+    def _pending(self, record: Record, future: asyncio.Future[None] | None, spill: bool) -> Pending:
         loop = self._loop
         if self._state is not _State.RUNNING or loop is None:
             raise self._unavailable("the producer is not running")
         now = time.monotonic()
         settled = loop.create_future() if future is None else future
-        entry = Pending(record, settled, now, now + self._timeout_s, spill)
-        if not self._blocked:
-            try:
-                self._send(entry)
-                return settled
-            except BufferError:
-                pass
-        await self._send_when_room(entry)
-        return settled
+        return Pending(record, settled, now, now + self._timeout_s, spill)
 
     async def shutdown(self) -> None:
         """Flush what librdkafka holds (bounded by the delivery timeout) and stop polling.

@@ -23,7 +23,7 @@ from opentelemetry import trace
 
 from sluice.core import reasons
 from sluice.core._wire import WireBatch, walk
-from sluice.core.batch import Batch, reading_count
+from sluice.core.batch import HANDED_ON, Batch, reading_count
 from sluice.core.config.server import ServerConfig
 from sluice.core.errors import BatchRejected, RateLimited, Unavailable
 from sluice.frontdoors.receiver.acks import (
@@ -170,7 +170,9 @@ class Admission:
 
         batch.done.add_done_callback(finish)
         try:
-            await self._head.consume(batch)
+            pushing_back = self._head.consume(batch)
+            if pushing_back is not HANDED_ON:
+                await pushing_back
         except Exception as error:
             if not batch.done.done():
                 batch.done.set_exception(error)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from sluice.core import reasons
 from sluice.core.batch import Batch
@@ -56,7 +56,7 @@ class CheckStage:
     async def shutdown(self) -> None:
         """Nothing to drain: a batch is handed on within ``consume``."""
 
-    async def consume(self, batch: Batch) -> None:
+    def consume(self, batch: Batch) -> Awaitable[None]:
         """Check ``batch`` against the batch limits, then every reading; hand it on."""
         checks = self._checks
         size = len(batch.raw)
@@ -78,4 +78,4 @@ class CheckStage:
         rejected = self._rejected
         for fault in faults:
             rejected[fault.reason].add()
-        await self._next.consume(batch)
+        return self._next.consume(batch)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from operator import attrgetter
 
 from sluice.core._wire import WireBatch
@@ -36,14 +36,18 @@ class RateLimitStage:
     async def shutdown(self) -> None:
         """Nothing held: every batch is handed on within ``consume``."""
 
-    async def consume(self, batch: Batch) -> None:
+    def consume(self, batch: Batch) -> Awaitable[None]:
         """Charge the batch's accepted readings, then hand it to the next stage."""
-        if batch.accepted:
-            tenant = batch.tenant
-            counts = _NO_DEVICES
-            if self._device_buckets and self._limiter.has_device_buckets(tenant):
-                counts = accepted_per_device(batch)
-            await self._limiter.admit_readings(tenant, counts, batch.accepted)
+        if not batch.accepted:
+            return self._next.consume(batch)
+        return self._charge_then_hand_on(batch)
+
+    async def _charge_then_hand_on(self, batch: Batch) -> None:
+        tenant = batch.tenant
+        counts = _NO_DEVICES
+        if self._device_buckets and self._limiter.has_device_buckets(tenant):
+            counts = accepted_per_device(batch)
+        await self._limiter.admit_readings(tenant, counts, batch.accepted)
         await self._next.consume(batch)
 
 
