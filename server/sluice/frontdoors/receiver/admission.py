@@ -17,9 +17,11 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from functools import partial
 
 from google.protobuf.message import DecodeError
 from opentelemetry import trace
+from opentelemetry.trace import Span
 
 from sluice.core import reasons
 from sluice.core._wire import WireBatch, walk
@@ -34,7 +36,7 @@ from sluice.frontdoors.receiver.acks import (
     undecodable,
 )
 from sluice.frontdoors.receiver.budget import InflightBudget
-from sluice.frontdoors.receiver.dedup import AckCache
+from sluice.frontdoors.receiver.dedup import AckCache, AckKey
 from sluice.ops.metrics import Metrics
 from sluice.ops.tally import CountTally
 from sluice.ops.tracing import new_traceparent, spans_unread, traceparent_of
@@ -64,6 +66,7 @@ class Admission:
     ) -> None:
         self._head = head
         self._limiter = limiter
+        self._limits_bytes = limiter.limits_bytes  # fixed by the configuration
         self._budget = budget
         self._ack_cache = ack_cache
         self._timeout = config.backpressure_timeout_s
@@ -84,7 +87,7 @@ class Admission:
         Raises ``StreamError`` when ``raw`` is not a ReadingBatch.
         """
         try:
-            if self._limiter.limits_bytes:
+            if self._limits_bytes:
                 await self._limiter.admit_bytes(tenant, len(raw))
         except RateLimited as limited:
             self._answer(on_ack, ack_for_error(self._parse(raw).seq, limited), 0)
@@ -148,27 +151,8 @@ class Admission:
         if key is not None:
             acks.begin(key, on_ack)
 
-        def finish(done: asyncio.Future[None]) -> None:
-            error = None if done.cancelled() else done.exception()
-            if done.cancelled():
-                error = Unavailable(reasons.DRAINING, "the batch was abandoned", 1000)
-            ack = ack_for_batch(batch) if error is None else ack_for_error(parsed.seq, error)
-            self._budget.release(size, count)
-            self._hot.ack_latency.observe(time.monotonic() - batch.received_monotonic)
-            if span is not None:
-                if span.is_recording():
-                    status = STATUS_NAMES.get(ack.status, str(ack.status))
-                    span.set_attribute("sluice.status", status)
-                span.end()
-            if key is None:
-                self._answer(on_ack, ack, count)
-                return
-            callbacks = acks.settle(key, ack, ack.status in FINAL_STATUSES)
-            self._count(ack, count)
-            for callback in callbacks:
-                callback(ack)
-
-        batch.done.add_done_callback(finish)
+        # A partial rather than a closure: no cell per captured name, on every batch.
+        batch.done.add_done_callback(partial(self._finish, batch, key, on_ack, size, count, span))
         try:
             pushing_back = self._head.consume(batch)
             if pushing_back is not HANDED_ON:
@@ -176,6 +160,36 @@ class Admission:
         except Exception as error:
             if not batch.done.done():
                 batch.done.set_exception(error)
+
+    def _finish(
+        self,
+        batch: Batch,
+        key: AckKey | None,
+        on_ack: AckCallback,
+        size: int,
+        count: int,
+        span: Span | None,
+        done: asyncio.Future[None],
+    ) -> None:
+        """``batch.done`` resolved: answer, and give back what the batch held."""
+        error = None if done.cancelled() else done.exception()
+        if done.cancelled():
+            error = Unavailable(reasons.DRAINING, "the batch was abandoned", 1000)
+        ack = ack_for_batch(batch) if error is None else ack_for_error(batch.seq, error)
+        self._budget.release(size, count)
+        self._hot.ack_latency.observe(time.monotonic() - batch.received_monotonic)
+        if span is not None:
+            if span.is_recording():
+                status = STATUS_NAMES.get(ack.status, str(ack.status))
+                span.set_attribute("sluice.status", status)
+            span.end()
+        if key is None:
+            self._answer(on_ack, ack, count)
+            return
+        callbacks = self._ack_cache.settle(key, ack, ack.status in FINAL_STATUSES)
+        self._count(ack, count)
+        for callback in callbacks:
+            callback(ack)
 
     def _answer(self, on_ack: AckCallback, ack: Ack, count: int) -> None:
         self._count(ack, count)
