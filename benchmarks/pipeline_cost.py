@@ -70,7 +70,7 @@ OnAck = Callable[[Ack], None]
 Submit = Callable[[bytes, OnAck], Awaitable[None]]
 
 
-async def _drive(
+async def drive(
     submit: Submit, header: BatchHeader, bodies: list[bytes], count: int, first: int = 1
 ) -> float:
     """CPU seconds per batch for ``count`` batches through ``submit``, ``WINDOW`` in flight,
@@ -115,12 +115,14 @@ async def _round(
         turn = piece % len(names)
         for name in names[turn:] + names[:turn]:
             first = piece * per_slice + 1
-            cost = await _drive(paths[name], headers[name], bodies, per_slice, first)
+            cost = await drive(paths[name], headers[name], bodies, per_slice, first)
             spent[name] += cost * per_slice
     return {name: seconds / (per_slice * SLICES) for name, seconds in spent.items()}
 
 
-def _submit(admission: Admission, traceparent: str) -> Submit:
+def admission_path(admission: Admission, traceparent: str) -> Submit:
+    """A worker's ``Admission.submit`` for the default tenant, as the pipeline's path."""
+
     async def submit(raw: bytes, on_ack: OnAck) -> None:
         await admission.submit(TENANT, raw, on_ack, traceparent)
 
@@ -149,16 +151,16 @@ async def _costs(
         floor.admit(raw, traceparent, on_ack)
 
     paths: dict[str, Submit] = {
-        "sluice": _submit(worker.admission, traceparent),
+        "sluice": admission_path(worker.admission, traceparent),
         "floor": floor_path,
     }
     if variant is not None:
-        paths[f"sluice-without-{ablate}"] = _submit(variant.admission, traceparent)
+        paths[f"sluice-without-{ablate}"] = admission_path(variant.admission, traceparent)
     bodies = BatchFactory(WORKLOADS[workload]).bodies(BODIES, BATCH_SIZE)
     costs: dict[str, list[float]] = {name: [] for name in paths}
     try:
         for name, submit in paths.items():  # warm-up: caches, connections, the dedup cache
-            await _drive(submit, BatchHeader("warm-up", name), bodies, max(batches // 5, 1))
+            await drive(submit, BatchHeader("warm-up", name), bodies, max(batches // 5, 1))
         tune_for_steady_state()  # as a worker does once started
         for number in range(rounds):
             for name, cost in (await _round(paths, bodies, batches, number)).items():

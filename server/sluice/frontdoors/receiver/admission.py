@@ -53,7 +53,10 @@ REFUSED_STATUSES = frozenset({AckStatus.ACK_STATUS_REJECTED, AckStatus.ACK_STATU
 
 
 class Admission:
-    """Admits raw requests into the pipeline and reports each one's Ack exactly once."""
+    """Admits raw requests into the pipeline and reports each one's Ack exactly once.
+
+    An admission serves the one event loop it first admits a batch on.
+    """
 
     def __init__(
         self,
@@ -74,6 +77,8 @@ class Admission:
         self._metrics = metrics
         self._hot = metrics.hot
         self._spans_unread = spans_unread()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        """The event loop this admission serves, from its first batch on."""
         self._batches: dict[int, CountTally] = {}
         """The tally of each Ack status's ``sluice_batches`` child, made once."""
 
@@ -123,7 +128,9 @@ class Admission:
             self._answer(on_ack, ack_for_error(parsed.seq, overloaded), count)
             return
 
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        if loop is None:  # asked once: asking costs a system call (getpid) every time
+            loop = self._loop = asyncio.get_running_loop()
         # Unread spans are not made per batch: the call's trace context is enough.
         span = None if self._spans_unread else tracer.start_span("sluice.batch")
         if span is not None:
