@@ -34,6 +34,13 @@ RATIOS = (
         "against its own building blocks alone",
     ),
     (
+        "a/behind floor plain",
+        "a_plain",
+        "behind_floor_plain",
+        "readings_per_cpu_s",
+        "against its own pipeline behind the floor's stream handling",
+    ),
+    (
         "native/c plain",
         "n_plain",
         "c_plain",
@@ -47,6 +54,13 @@ RATIOS = (
         "floor_rich",
         "readings_per_cpu_s",
         "against its own building blocks alone",
+    ),
+    (
+        "a/behind floor rich",
+        "a_rich",
+        "behind_floor_rich",
+        "readings_per_cpu_s",
+        "against its own pipeline behind the floor's stream handling",
     ),
     (
         "b/floor plain, 1-reading",

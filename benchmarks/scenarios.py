@@ -139,6 +139,9 @@ class Bench:
         if scenario.server == "floor":
             module = "benchmarks.baselines.floor"
             return [PYTHON, "-m", module, "--listen", listen, "--bootstrap", self.bootstrap]
+        if scenario.server == "sluice_behind_floor":
+            module = "benchmarks.baselines.sluice_behind_floor"
+            return [PYTHON, "-m", module, "--listen", listen, "--bootstrap", self.bootstrap]
         if scenario.server == "http_floor":
             module = "benchmarks.baselines.http_floor"
             listen = f"127.0.0.1:{http_port}"

@@ -1,0 +1,94 @@
+"""Sluice's admission and pipeline behind the floor's stream handling: where (a)'s extra lies.
+
+    python -m benchmarks.baselines.sluice_behind_floor --listen ADDR --bootstrap HOST:PORT
+
+(a) spends more above the floor end to end than ``pipeline_cost`` measures in-process. This
+server tells the two possible places apart: it serves ``Ingest.Stream`` exactly as the floor
+does (``baselines/floor.py``: the transport ceiling's stream, a reader and a writer, 32
+batches in flight), but hands each batch to a Sluice worker's own ``Admission.submit``, with
+Sluice's whole pipeline behind it (checks, records, the durable sink, the dedup cache, the
+budget, the metrics). If it costs what the floor costs, the extra is Sluice's stream session
+and service; if it costs what (a) costs, the extra is the admission and the pipeline.
+
+The stream handling mirrors ``Floor.stream`` on purpose, with the one difference that the
+reader awaits ``submit``; the floor itself stays untouched, so that it cannot move.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from benchmarks.baselines.floor import TENANT, WINDOW, run_from_command_line
+from benchmarks.baselines.transport_ceiling import serve
+from sluice.core.config.settings import load_settings
+from sluice.frontdoors.receiver.admission import Admission
+from sluice.ops.metrics import Metrics
+from sluice.ops.tracing import configure_tracing, new_traceparent
+from sluice.runtime.worker import Worker
+from sluice.v1.ingest_pb2 import Ack
+
+
+def floor_stream(admission: Admission) -> Any:
+    """``Ingest.Stream`` as the floor serves it, each batch admitted by ``admission``."""
+
+    async def stream(requests: AsyncIterator[bytes], _context: Any) -> AsyncIterator[Ack]:
+        outbox: asyncio.Queue[Ack | None] = asyncio.Queue()
+        window = asyncio.Semaphore(WINDOW)
+        traceparent = new_traceparent()
+        read = 0
+
+        async def reader() -> None:
+            nonlocal read
+            async for raw in requests:
+                await window.acquire()
+                read += 1
+                await admission.submit(TENANT, raw, outbox.put_nowait, traceparent)
+            outbox.put_nowait(None)
+
+        task = asyncio.create_task(reader())
+        written, ended = 0, False
+        try:
+            while not ended or written < read:
+                ack = await outbox.get()
+                if ack is None:
+                    ended = True
+                    continue
+                yield ack
+                written += 1
+                window.release()
+        finally:
+            task.cancel()
+
+    return stream
+
+
+async def run(listen: str, bootstrap: str) -> None:
+    """Serve until SIGTERM or SIGINT, then drain the pipeline."""
+    configure_tracing()  # as `sluice serve` does: with no exporter, no span per batch
+    settings = load_settings(None, {"SLUICE__KAFKA__BOOTSTRAP_SERVERS": bootstrap})
+    worker = Worker(settings, Metrics(CollectorRegistry()))  # up to its pipeline only
+    await worker.pipeline.start()
+    admission = worker.admission
+
+    async def push(raw: bytes, _context: Any) -> Ack:
+        answered: asyncio.Future[Ack] = asyncio.get_running_loop().create_future()
+        await admission.submit(TENANT, raw, answered.set_result, new_traceparent())
+        return await answered
+
+    try:
+        await serve(listen, floor_stream(admission), push)
+    finally:
+        await worker.pipeline.shutdown()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the server."""
+    return run_from_command_line(argv, __doc__.split("\n\n")[0], "127.0.0.1:50082", run)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
