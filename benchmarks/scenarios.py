@@ -60,7 +60,7 @@ class Scenario:
     title: str
     server: str
     """``sluice``, ``transport`` (the transport ceiling), ``native`` (the native transport),
-    ``floor``, ``naive`` or ``sink``."""
+    ``floor``, ``sluice_behind_floor``, ``http_floor``, ``naive`` or ``sink``."""
     workload: str = "plain"
     batch_size: int = 100
     workers: int = 1
