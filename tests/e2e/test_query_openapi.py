@@ -26,6 +26,9 @@ NOT_APPLICABLE = [positive_data_acceptance, negative_data_rejection]
 """Every other check runs. These two judge input strictness, which the document cannot
 state here: a schema-valid cursor may be one this API never issued, and a schema-valid
 ``from`` may lie after ``to`` (both a 400 by design); unknown query parameters are ignored."""
+MALFORMED_HTTP = "Invalid HTTP request received."
+"""uvicorn's plain-text 400 for a message HTTP does not allow (negative mode can send one, an
+empty ``Content-Length`` header, say): the protocol's answer, outside the API's document."""
 OPERATIONS = [
     "/v1/devices",
     "/v1/devices/{device_id}/metrics",
@@ -92,10 +95,10 @@ def test_the_api_answers_as_its_document_says(
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
     )
     def answers(case: schemathesis.Case) -> None:
-        case.call_and_validate(
-            base_url=query_url,
-            headers={"Authorization": f"Bearer {TOKEN}"},
-            excluded_checks=NOT_APPLICABLE,
-        )
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        response = case.call(base_url=query_url, headers=headers)
+        if response.status_code == 400 and response.text == MALFORMED_HTTP:
+            return  # refused by the HTTP server before the API saw it: no API answer
+        case.validate_response(response, headers=headers, excluded_checks=NOT_APPLICABLE)
 
     answers()
