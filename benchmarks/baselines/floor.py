@@ -29,7 +29,7 @@ import argparse
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from functools import partial
 from typing import Any
 
@@ -60,6 +60,11 @@ TENANT = "default"
 POLL_S = 0.1
 
 Settled = Callable[[KafkaError | None], None]
+OnAck = Callable[[Ack], None]
+Admit = Callable[[bytes, str, OnAck], Awaitable[None] | None]
+"""Takes a batch's raw bytes, the stream's traceparent and where its Ack goes; returns None,
+or what to await before reading on."""
+StreamHandler = Callable[[AsyncIterator[bytes], Any], AsyncIterator[Ack]]
 
 
 class Floor:
@@ -124,35 +129,6 @@ class Floor:
                 on_delivery=partial(self._collect, settled),
             )
 
-    async def stream(self, requests: AsyncIterator[bytes], _context: Any) -> AsyncIterator[Ack]:
-        """``Ingest.Stream``: read up to ``WINDOW`` batches ahead, Acks in completion order."""
-        outbox: asyncio.Queue[Ack | None] = asyncio.Queue()
-        window = asyncio.Semaphore(WINDOW)
-        traceparent = new_traceparent()
-        read = 0
-
-        async def reader() -> None:
-            nonlocal read
-            async for raw in requests:
-                await window.acquire()
-                read += 1
-                self.admit(raw, traceparent, outbox.put_nowait)
-            outbox.put_nowait(None)
-
-        task = asyncio.create_task(reader())
-        written, ended = 0, False
-        try:
-            while not ended or written < read:
-                ack = await outbox.get()
-                if ack is None:
-                    ended = True
-                    continue
-                yield ack
-                written += 1
-                window.release()
-        finally:
-            task.cancel()
-
     async def push(self, raw: bytes, _context: Any) -> Ack:
         """``Ingest.Push``: one batch, answered once delivered."""
         answered: asyncio.Future[Ack] = asyncio.get_running_loop().create_future()
@@ -172,6 +148,43 @@ class Floor:
                 loop.call_soon_threadsafe(_settle, reports)
 
 
+def pipelined_stream(admit: Admit) -> StreamHandler:
+    """``Ingest.Stream`` pipelined as Sluice's receiver is: a reader admits up to ``WINDOW``
+    batches ahead through ``admit``, and Acks go out in completion order."""
+
+    async def stream(requests: AsyncIterator[bytes], _context: Any) -> AsyncIterator[Ack]:
+        outbox: asyncio.Queue[Ack | None] = asyncio.Queue()
+        window = asyncio.Semaphore(WINDOW)
+        traceparent = new_traceparent()
+        read = 0
+
+        async def reader() -> None:
+            nonlocal read
+            async for raw in requests:
+                await window.acquire()
+                read += 1
+                pending = admit(raw, traceparent, outbox.put_nowait)
+                if pending is not None:
+                    await pending
+            outbox.put_nowait(None)
+
+        task = asyncio.create_task(reader())
+        written, ended = 0, False
+        try:
+            while not ended or written < read:
+                ack = await outbox.get()
+                if ack is None:
+                    ended = True
+                    continue
+                yield ack
+                written += 1
+                window.release()
+        finally:
+            task.cancel()
+
+    return stream
+
+
 def _settle(reports: list[tuple[Settled, KafkaError | None]]) -> None:
     for settled, error in reports:
         settled(error)
@@ -182,7 +195,7 @@ async def run(listen: str, bootstrap: str) -> None:
     floor = Floor(bootstrap)
     floor.start()
     try:
-        await serve(listen, floor.stream, floor.push)
+        await serve(listen, pipelined_stream(floor.admit), floor.push)
     finally:
         await asyncio.to_thread(floor.stop)
 

@@ -10,19 +10,25 @@ Sluice's whole pipeline behind it (checks, records, the durable sink, the dedup 
 budget, the metrics). If it costs what the floor costs, the extra is Sluice's stream session
 and service; if it costs what (a) costs, the extra is the admission and the pipeline.
 
-The stream handling mirrors ``Floor.stream`` on purpose, with the one difference that the
-reader awaits ``submit``; the floor itself stays untouched, so that it cannot move.
+Both serve the stream through the same ``floor.pipelined_stream``; its reader awaits
+``submit`` where the floor's ``admit`` returns nothing to await.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from benchmarks.baselines.floor import TENANT, WINDOW, run_from_command_line
+from benchmarks.baselines.floor import (
+    TENANT,
+    Admit,
+    OnAck,
+    pipelined_stream,
+    run_from_command_line,
+)
 from benchmarks.baselines.transport_ceiling import serve
 from sluice.core.config.settings import load_settings
 from sluice.frontdoors.receiver.admission import Admission
@@ -32,38 +38,13 @@ from sluice.runtime.worker import Worker
 from sluice.v1.ingest_pb2 import Ack
 
 
-def floor_stream(admission: Admission) -> Any:
-    """``Ingest.Stream`` as the floor serves it, each batch admitted by ``admission``."""
+def admit_with(admission: Admission) -> Admit:
+    """The floor's ``admit``, done by a Sluice worker's ``Admission.submit``."""
 
-    async def stream(requests: AsyncIterator[bytes], _context: Any) -> AsyncIterator[Ack]:
-        outbox: asyncio.Queue[Ack | None] = asyncio.Queue()
-        window = asyncio.Semaphore(WINDOW)
-        traceparent = new_traceparent()
-        read = 0
+    def admit(raw: bytes, traceparent: str, on_ack: OnAck) -> Awaitable[None]:
+        return admission.submit(TENANT, raw, on_ack, traceparent)
 
-        async def reader() -> None:
-            nonlocal read
-            async for raw in requests:
-                await window.acquire()
-                read += 1
-                await admission.submit(TENANT, raw, outbox.put_nowait, traceparent)
-            outbox.put_nowait(None)
-
-        task = asyncio.create_task(reader())
-        written, ended = 0, False
-        try:
-            while not ended or written < read:
-                ack = await outbox.get()
-                if ack is None:
-                    ended = True
-                    continue
-                yield ack
-                written += 1
-                window.release()
-        finally:
-            task.cancel()
-
-    return stream
+    return admit
 
 
 async def run(listen: str, bootstrap: str) -> None:
@@ -80,7 +61,7 @@ async def run(listen: str, bootstrap: str) -> None:
         return await answered
 
     try:
-        await serve(listen, floor_stream(admission), push)
+        await serve(listen, pipelined_stream(admit_with(admission)), push)
     finally:
         await worker.pipeline.shutdown()
 

@@ -224,8 +224,7 @@ class DurableSink:
                 )
             self._append(batch.records, batch.done)
         except SluiceError as exc:
-            if not batch.done.done():
-                batch.done.set_exception(exc)
+            _fail(batch.done, exc)
             return
         self._spooled()
 
@@ -235,8 +234,7 @@ class DurableSink:
             try:
                 self._append((record,), future)
             except SluiceError as exc:
-                if not future.done():
-                    future.set_exception(exc)
+                _fail(future, exc)
             else:
                 self._spooled()
 
@@ -249,8 +247,8 @@ class DurableSink:
         assert spool is not None  # NotQueued only follows a purge, and purges need a spool
         if records:
             self._settle_when_synced(spool.append(records, segment), done)
-        elif not done.done():
-            done.set_result(None)
+        else:
+            _succeed(done)
 
     def _spill(self, record: Record, done: asyncio.Future[None], produced_at: float) -> None:
         """``on_purged``: spool a record librdkafka gave back unsent, in the segment of the
@@ -259,8 +257,7 @@ class DurableSink:
         try:
             self._append((record,), done, segment)
         except SluiceError as exc:
-            if not done.done():
-                done.set_exception(exc)
+            _fail(done, exc)
         else:
             if segment is not None:
                 self._purges.spilled(segment, produced_at)

@@ -179,9 +179,12 @@ class Admission:
         done: asyncio.Future[None],
     ) -> None:
         """``batch.done`` resolved: answer, and give back what the batch held."""
-        error = None if done.cancelled() else done.exception()
         if done.cancelled():
-            error = Unavailable(reasons.DRAINING, "the batch was abandoned", 1000)
+            error: BaseException | None = Unavailable(
+                reasons.DRAINING, "the batch was abandoned", 1000
+            )
+        else:
+            error = done.exception()
         ack = ack_for_batch(batch) if error is None else ack_for_error(batch.seq, error)
         self._budget.release(size, count)
         self._hot.ack_latency.observe(time.monotonic() - batch.received_monotonic)
