@@ -65,6 +65,7 @@ Admit = Callable[[bytes, str, OnAck], Awaitable[None] | None]
 """Takes a batch's raw bytes, the stream's traceparent and where its Ack goes; returns None,
 or what to await before reading on."""
 StreamHandler = Callable[[AsyncIterator[bytes], Any], AsyncIterator[Ack]]
+PushHandler = Callable[[bytes, Any], Awaitable[Ack]]
 
 
 class Floor:
@@ -129,12 +130,6 @@ class Floor:
                 on_delivery=partial(self._collect, settled),
             )
 
-    async def push(self, raw: bytes, _context: Any) -> Ack:
-        """``Ingest.Push``: one batch, answered once delivered."""
-        answered: asyncio.Future[Ack] = asyncio.get_running_loop().create_future()
-        self.admit(raw, new_traceparent(), answered.set_result)
-        return await answered
-
     def _collect(self, settled: Settled, error: KafkaError | None, _message: Any) -> None:
         self._reports.append((settled, error))
 
@@ -185,6 +180,19 @@ def pipelined_stream(admit: Admit) -> StreamHandler:
     return stream
 
 
+def unary_push(admit: Admit) -> PushHandler:
+    """``Ingest.Push`` through ``admit``: one batch, answered once delivered."""
+
+    async def push(raw: bytes, _context: Any) -> Ack:
+        answered: asyncio.Future[Ack] = asyncio.get_running_loop().create_future()
+        pending = admit(raw, new_traceparent(), answered.set_result)
+        if pending is not None:
+            await pending
+        return await answered
+
+    return push
+
+
 def _settle(reports: list[tuple[Settled, KafkaError | None]]) -> None:
     for settled, error in reports:
         settled(error)
@@ -195,7 +203,7 @@ async def run(listen: str, bootstrap: str) -> None:
     floor = Floor(bootstrap)
     floor.start()
     try:
-        await serve(listen, pipelined_stream(floor.admit), floor.push)
+        await serve(listen, pipelined_stream(floor.admit), unary_push(floor.admit))
     finally:
         await asyncio.to_thread(floor.stop)
 

@@ -10,15 +10,13 @@ Sluice's whole pipeline behind it (checks, records, the durable sink, the dedup 
 budget, the metrics). If it costs what the floor costs, the extra is Sluice's stream session
 and service; if it costs what (a) costs, the extra is the admission and the pipeline.
 
-Both serve the stream through the same ``floor.pipelined_stream``; its reader awaits
+Both serve through the same ``floor.pipelined_stream`` and ``floor.unary_push``; they await
 ``submit`` where the floor's ``admit`` returns nothing to await.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Sequence
-from typing import Any
 
 from prometheus_client import CollectorRegistry
 
@@ -28,14 +26,14 @@ from benchmarks.baselines.floor import (
     OnAck,
     pipelined_stream,
     run_from_command_line,
+    unary_push,
 )
 from benchmarks.baselines.transport_ceiling import serve
 from sluice.core.config.settings import load_settings
 from sluice.frontdoors.receiver.admission import Admission
 from sluice.ops.metrics import Metrics
-from sluice.ops.tracing import configure_tracing, new_traceparent
+from sluice.ops.tracing import configure_tracing
 from sluice.runtime.worker import Worker
-from sluice.v1.ingest_pb2 import Ack
 
 
 def admit_with(admission: Admission) -> Admit:
@@ -53,15 +51,9 @@ async def run(listen: str, bootstrap: str) -> None:
     settings = load_settings(None, {"SLUICE__KAFKA__BOOTSTRAP_SERVERS": bootstrap})
     worker = Worker(settings, Metrics(CollectorRegistry()))  # up to its pipeline only
     await worker.pipeline.start()
-    admission = worker.admission
-
-    async def push(raw: bytes, _context: Any) -> Ack:
-        answered: asyncio.Future[Ack] = asyncio.get_running_loop().create_future()
-        await admission.submit(TENANT, raw, answered.set_result, new_traceparent())
-        return await answered
-
+    admit = admit_with(worker.admission)
     try:
-        await serve(listen, pipelined_stream(admit_with(admission)), push)
+        await serve(listen, pipelined_stream(admit), unary_push(admit))
     finally:
         await worker.pipeline.shutdown()
 
