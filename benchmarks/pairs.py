@@ -7,6 +7,10 @@ costs, not of how the server and the load generator share two cores. The pairs a
 the 2-worker server's CPU per reading, supervisor included, over the 1-worker server's.
 Each 2-worker run also says where its CPU went (supervisor, each worker, each kind of
 thread) and how SO_REUSEPORT spread the 16 connections over the two workers.
+
+The floor runs the same pairs, as one process and as two serving the one port
+(``--processes 2``), within each pair: what splitting a held rate over two processes costs
+with nothing of Sluice's, the same-round baseline for Sluice's ratio.
 """
 
 from __future__ import annotations
@@ -29,16 +33,29 @@ TWO: Final = Scenario(
     "workers_2_held", "--workers 2, the same held rate, 16 connections", "sluice", workers=2,
     pinned=False, load=CONNECTIONS,
 )  # fmt: skip
+FLOOR_ONE: Final = dataclasses.replace(
+    ONE, name="floor_1_held", title="the floor, 1 process, held rate", server="floor"
+)
+FLOOR_TWO: Final = dataclasses.replace(
+    TWO, name="floor_2_held", title="the floor, 2 processes, held rate", server="floor"
+)
 
 
 def measure(bench: Bench, rate: float, pairs: int = PAIRS) -> dict[str, Any]:
-    """Run ``pairs`` interleaved pairs at ``rate`` readings/s; the ratios and attribution."""
+    """Run ``pairs`` interleaved pairs at ``rate`` readings/s, Sluice's and the floor's; the
+    ratios and attribution."""
     rows = []
+    floor_rows = []
     for _ in range(pairs):
         one = bench.run(dataclasses.replace(ONE, rate=rate))
         two = bench.run(dataclasses.replace(TWO, rate=rate))
         rows.append((one, two))
-    ratios = [two["cpu_s_per_million"] / one["cpu_s_per_million"] for one, two in rows]
+        floor_one = bench.run(dataclasses.replace(FLOOR_ONE, rate=rate))
+        floor_two = bench.run(dataclasses.replace(FLOOR_TWO, rate=rate))
+        floor_rows.append((floor_one, floor_two))
+    ratios = _ratios(rows)
+    floor_ratios = _ratios(floor_rows)
+    over_floor = [ratio / floor for ratio, floor in zip(ratios, floor_ratios, strict=True)]
     kinds = sorted(
         {kind for pair in rows for run in pair for kind in run["cpu_s_per_million_by_thread"]}
     )
@@ -65,13 +82,27 @@ def measure(bench: Bench, rate: float, pairs: int = PAIRS) -> dict[str, Any]:
             two["processes"]["supervisor_cpu_s_per_million"] for _, two in rows
         ),
         "connections_per_worker": [two["processes"]["connections_per_worker"] for _, two in rows],
-        "errors": [error for one, two in rows for error in one["errors"] + two["errors"]][:5],
+        "floor": {
+            "ratio": round(statistics.median(floor_ratios), 3),
+            "range": [round(min(floor_ratios), 3), round(max(floor_ratios), 3)],
+            "ratios": [round(ratio, 3) for ratio in floor_ratios],
+            "one_cpu_s_per_million": _median(one["cpu_s_per_million"] for one, _ in floor_rows),
+            "two_cpu_s_per_million": _median(two["cpu_s_per_million"] for _, two in floor_rows),
+            "connections_per_process": [
+                two["processes"]["connections_per_worker"] for _, two in floor_rows
+            ],
+        },
+        "over_floor": round(statistics.median(over_floor), 3),
+        "over_floor_range": [round(min(over_floor), 3), round(max(over_floor), 3)],
+        "errors": [
+            error for one, two in rows + floor_rows for error in one["errors"] + two["errors"]
+        ][:5],
     }
 
 
-def _thread(rows: list[tuple[dict[str, Any], dict[str, Any]]], side: int, kind: str) -> float:
-    """The median CPU-s per million readings of one kind of thread on one side of the pairs."""
-    return _median(pair[side]["cpu_s_per_million_by_thread"].get(kind, 0.0) for pair in rows)
+def _ratios(rows: list[tuple[dict[str, Any], dict[str, Any]]]) -> list[float]:
+    """Each pair's 2-process CPU per reading over its 1-process one."""
+    return [two["cpu_s_per_million"] / one["cpu_s_per_million"] for one, two in rows]
 
 
 def _median(values: Iterable[float]) -> float:

@@ -114,6 +114,27 @@ TARGETS = (
         ">=",
         0.85,
     ),
+    (
+        "HTTP ingest, 1 reading per request, against the HTTP floor",
+        "http/floor 1",
+        "ratio",
+        ">=",
+        0.85,
+    ),
+    (
+        "HTTP ingest, 100 readings per request, against the HTTP floor",
+        "http/floor 100",
+        "ratio",
+        ">=",
+        0.85,
+    ),
+    (
+        "--workers 2 against 1 worker at a held rate, CPU per reading",
+        "workers_pairs",
+        "ratio",
+        "<=",
+        1.05,
+    ),
     ("(a)/(e) plain, against the naive baseline", "a/e plain", "ratio", ">=", 5.0),
     ("p99 Ack latency at 50% load (ms)", "latency_50", "p99", "<=", 25.0),
     ("RSS per worker at the peak (MB)", "*sluice", "peak_rss_mb", "<=", 200.0),
@@ -324,6 +345,7 @@ def _pairs_table(worker_pairs: dict[str, Any] | None) -> list[str]:
         f"{worker_pairs['ratio']:.2f}× ({low:.2f}–{high:.2f}); supervisor "
         f"{worker_pairs['supervisor_cpu_s_per_million']:.3f} CPU-s per 1M readings; "
         f"connections per worker {worker_pairs['connections_per_worker']}.",
+        *_floor_pairs(worker_pairs.get("floor"), worker_pairs.get("over_floor")),
         "",
         "| server CPU-s per 1M readings, by thread | 1 worker | 2 workers |",
         "|---|---:|---:|",
@@ -335,6 +357,22 @@ def _pairs_table(worker_pairs: dict[str, Any] | None) -> list[str]:
         f"| {_number(worker_pairs['two_cpu_s_per_million'], 3)} |"
     )
     return lines
+
+
+def _floor_pairs(floor: dict[str, Any] | None, over_floor: float | None) -> list[str]:
+    """The floor's own pairs, one process against two, in the same rounds."""
+    if not floor:
+        return []
+    low, high = floor["range"]
+    return [
+        "",
+        f"The floor in the same pairs, 1 process against 2 (`--processes 2`): "
+        f"{floor['ratio']:.2f}× ({low:.2f}–{high:.2f}), "
+        f"{_number(floor['one_cpu_s_per_million'], 3)} against "
+        f"{_number(floor['two_cpu_s_per_million'], 3)} CPU-s per 1M readings; "
+        f"connections per process {floor['connections_per_process']}. "
+        f"Sluice's ratio over the floor's, pair by pair: {over_floor:.2f}.",
+    ]
 
 
 def _range(result: dict[str, Any]) -> str:

@@ -64,6 +64,7 @@ class Scenario:
     workload: str = "plain"
     batch_size: int = 100
     workers: int = 1
+    """Serving processes: Sluice's ``--workers``, or the floor's ``--processes``."""
     pinned: bool = True
     """False runs server and load anywhere on the machine (the multi-worker comparison)."""
     load: Load = field(default_factory=Load)
@@ -138,7 +139,17 @@ class Bench:
             return [str(NATIVE_TRANSPORT), "--listen", listen]
         if scenario.server == "floor":
             module = "benchmarks.baselines.floor"
-            return [PYTHON, "-m", module, "--listen", listen, "--bootstrap", self.bootstrap]
+            processes = ["--processes", str(scenario.workers)]
+            return [
+                PYTHON,
+                "-m",
+                module,
+                "--listen",
+                listen,
+                "--bootstrap",
+                self.bootstrap,
+                *processes,
+            ]
         if scenario.server == "sluice_behind_floor":
             module = "benchmarks.baselines.sluice_behind_floor"
             return [PYTHON, "-m", module, "--listen", listen, "--bootstrap", self.bootstrap]

@@ -27,6 +27,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
@@ -214,16 +217,44 @@ def run_from_command_line(
     default_listen: str,
     serve_until_stopped: Callable[[str, str], Coroutine[Any, Any, None]],
 ) -> int:
-    """Parse a baseline's command line (``--listen``, ``--bootstrap``, ``--cpu-scheduling``)
-    and serve until stopped."""
+    """Parse a baseline's command line (``--listen``, ``--bootstrap``, ``--cpu-scheduling``,
+    ``--processes``) and serve until stopped."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--listen", default=default_listen)
     parser.add_argument("--bootstrap", required=True)
     parser.add_argument("--cpu-scheduling", choices=("batch", "normal"), default="batch")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="serve the one port from this many processes (SO_REUSEPORT), as --workers does",
+    )
     args = parser.parse_args(argv)
+    if args.processes > 1:
+        return serve_in_processes(args.processes)
     apply_cpu_scheduling(args.cpu_scheduling)
     uvloop.run(serve_until_stopped(args.listen, args.bootstrap))
     return 0
+
+
+def serve_in_processes(count: int) -> int:
+    """Run ``count`` copies of this very command, each with ``--processes 1``, until SIGTERM
+    or SIGINT, which each copy is sent in turn.
+
+    grpc binds every copy's listener with SO_REUSEPORT (its default on Linux), so the kernel
+    spreads connections over them as it does over Sluice's ``--workers``; this parent only
+    waits, as Sluice's supervisor does.
+    """
+    command = [sys.executable, *sys.orig_argv[1:], "--processes", "1"]
+    copies = [subprocess.Popen(command) for _ in range(count)]
+
+    def forward(signum: int, _frame: object) -> None:
+        for copy in copies:
+            copy.send_signal(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, forward)
+    return max(copy.wait() for copy in copies)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

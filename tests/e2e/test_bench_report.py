@@ -55,6 +55,16 @@ def test_each_target_says_whether_it_holds() -> None:
     assert (rich["measured"], rich["holds"]) == (None, None)
 
 
+def test_the_workers_target_is_judged_on_the_pairs_ratio() -> None:
+    workers = "--workers 2 against 1 worker at a held rate, CPU per reading"
+    ratios = report.ratios(RESULTS)
+    unpaired = {t["target"]: t for t in report.targets(RESULTS, ratios)}
+    assert (unpaired[workers]["measured"], unpaired[workers]["holds"]) == (None, None)
+    for ratio, holds in ((1.04, True), (1.24, False)):
+        verdicts = {t["target"]: t for t in report.targets(RESULTS, ratios, {"ratio": ratio})}
+        assert (verdicts[workers]["measured"], verdicts[workers]["holds"]) == (ratio, holds)
+
+
 def test_the_table_has_a_row_per_scenario_ratio_and_target() -> None:
     ratios = report.ratios(RESULTS)
     data = {
