@@ -176,6 +176,33 @@ def test_an_idempotency_key_resend_is_produced_once(ingest: Ingest, tansu: Any, 
     assert ids.count(f"http:{key}:1:0") == 1
 
 
+def test_requests_without_a_key_do_not_push_a_keyed_one_out_of_memory(
+    tansu: Any, tmp_path: Path
+) -> None:
+    # No client can resend a request that has no Idempotency-Key under its name, so such
+    # requests take no room in the server's memory of Acks: here two entries, which the
+    # three of them would otherwise have filled, evicting the keyed batch.
+    topic = f"http-memory-{uuid.uuid4().hex[:8]}"
+    http = http_section()
+    config = {
+        "kafka": {"bootstrap_servers": tansu.bootstrap, "topic": topic},
+        "server": {"dedup_entries": 2},
+        "http": http,
+    }
+    key = f"kept-{uuid.uuid4().hex[:8]}"
+    with SluiceServer(config, tmp_path):
+        ingest = Ingest(http)
+        keyed = {"Idempotency-Key": key}
+        first = ingest.post({"readings": [reading("kept-1")]}, headers=keyed)
+        unnamed = [ingest.post({"readings": [reading(f"free-{n}")]}, headers={}) for n in range(3)]
+        resent = ingest.post({"readings": [reading("kept-1")]}, headers=keyed)
+    assert [a.status_code for a in [first, *unnamed, resent]] == [200] * 5
+    records = consume_records(tansu.bootstrap, topic, min_records=4, settle_s=1.0)
+    ids = [headers_of(r)["ce_id"] for r in records]
+    assert ids.count(f"http:{key}:1:0") == 1
+    assert len(ids) == 4  # the keyed batch once, and each request without a key
+
+
 def test_unavailable_is_503_with_retry_after(tmp_path: Path) -> None:
     http = http_section()
     config = {

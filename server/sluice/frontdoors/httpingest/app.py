@@ -10,7 +10,8 @@ dropped connection) is answered from memory with the first Ack and produced once
 resend is, within one worker process and while the Ack is remembered
 (``server.dedup_entries``). A different body under the same key gets the first body's Ack and
 is not produced. A request without the header gets a fresh random session_id, so every such
-request is a batch of its own (and its Kafka ``ce_id`` is unique).
+request is a batch of its own (and its Kafka ``ce_id`` is unique); as nobody can resend it
+under that name, its Ack is not remembered and takes no room in the dedup cache.
 """
 
 from __future__ import annotations
@@ -148,9 +149,9 @@ class HttpIngestApp:
             return error_response(415, "UNSUPPORTED_ENCODING", str(unsupported), headers=headers)
         except BodyError as bad:
             return error_response(400, "INVALID_BODY", str(bad), bad.field)
-        return await self._submit(tenant, batch.SerializeToString())
+        return await self._submit(tenant, batch.SerializeToString(), resendable=key is not None)
 
-    async def _submit(self, tenant: str, raw: bytes) -> JSONResponse:
+    async def _submit(self, tenant: str, raw: bytes, resendable: bool) -> JSONResponse:
         answer: asyncio.Future[Ack] = asyncio.get_running_loop().create_future()
 
         def on_ack(ack: Ack) -> None:
@@ -158,7 +159,7 @@ class HttpIngestApp:
                 answer.set_result(ack)
 
         try:
-            await self._admission.submit(tenant, raw, on_ack)
+            await self._admission.submit(tenant, raw, on_ack, resendable=resendable)
         except StreamError as error:  # never for a batch serialized here; kept for safety
             return error_response(400, "INVALID_BODY", error.message)
         return ack_response(await answer)

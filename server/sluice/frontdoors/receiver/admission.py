@@ -83,11 +83,20 @@ class Admission:
         """The tally of each Ack status's ``sluice_batches`` child, made once."""
 
     async def submit(
-        self, tenant: str, raw: bytes, on_ack: AckCallback, traceparent: str = ""
+        self,
+        tenant: str,
+        raw: bytes,
+        on_ack: AckCallback,
+        traceparent: str = "",
+        *,
+        resendable: bool = True,
     ) -> None:
         """Take one request. ``on_ack`` is called once with its Ack, possibly later.
 
         ``traceparent`` is the caller's trace context, for when no span is made per batch.
+        ``resendable=False`` says that no client can send this batch again under its name
+        (an HTTP request without an Idempotency-Key, named by a fresh random session): it is
+        neither remembered nor joined, so it takes no room from batches that can be resent.
 
         Raises ``StreamError`` when ``raw`` is not a ReadingBatch.
         """
@@ -106,7 +115,7 @@ class Admission:
             return
 
         acks = self._ack_cache
-        key = acks.key_for(tenant, parsed.session_id, parsed.seq)
+        key = acks.key_for(tenant, parsed.session_id, parsed.seq) if resendable else None
         if key is not None:
             cached = acks.get(key)
             if cached is not None:
