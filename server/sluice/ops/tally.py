@@ -83,6 +83,26 @@ class HistogramTally:
         target._sum.inc(total)
 
 
+class LabelledCounts:
+    """Tallies of one counter family with one label, a child per value, made on first use."""
+
+    __slots__ = ("_children", "_family", "_label", "_tallies")
+
+    def __init__(self, tallies: Tallies, family: Counter, label: str) -> None:
+        self._tallies = tallies
+        self._family = family
+        self._label = label
+        self._children: dict[str, CountTally] = {}
+
+    def add(self, value: str, amount: float = 1) -> None:
+        """Count ``amount`` on the child labelled ``value``."""
+        child = self._children.get(value)
+        if child is None:
+            child = self._tallies.count(self._family.labels(**{self._label: value}))
+            self._children[value] = child
+        child.add(amount)
+
+
 class Tallies(Collector):
     """Every tally of one process, published together; registered first in its registry so
     that a collection publishes before the families are read."""
@@ -96,6 +116,10 @@ class Tallies(Collector):
         tally = CountTally(target)
         self._tallies.append(tally)
         return tally
+
+    def by_label(self, family: Counter, label: str) -> LabelledCounts:
+        """Tallies of ``family``'s children by the value of ``label``."""
+        return LabelledCounts(self, family, label)
 
     def histogram(self, target: Histogram, buckets: Iterable[float]) -> HistogramTally:
         """A tally of ``target``'s observations; ``buckets`` are its declared bounds."""

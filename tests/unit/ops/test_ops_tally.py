@@ -59,6 +59,24 @@ def test_published_tallies_expose_exactly_what_direct_updates_do() -> None:
     assert exposition(tallied_registry) == exposition(direct_registry)
 
 
+def test_counts_by_label_expose_a_child_per_value_as_direct_updates_do() -> None:
+    statuses = ["ok", "partial", "ok", "rejected", "ok"]
+    direct_registry = CollectorRegistry()
+    counter, _, _ = families(direct_registry)
+    for status in statuses:
+        counter.labels(status=status).inc()
+
+    tallied_registry = CollectorRegistry()
+    tallies = Tallies(tallied_registry)
+    counter, _, _ = families(tallied_registry)
+    by_status = tallies.by_label(counter, "status")
+    for status in statuses:
+        by_status.add(status)
+
+    assert exposition(tallied_registry) == exposition(direct_registry)
+    assert tallied_registry.get_sample_value("c_total", {"status": "ok"}) == 3
+
+
 def test_a_collection_publishes_first_and_publishing_twice_adds_nothing() -> None:
     registry = CollectorRegistry()
     tallies = Tallies(registry)

@@ -93,6 +93,7 @@ class HttpIngestApp:
         self._authenticator = authenticator
         self._config = config
         self._metrics = metrics
+        self._requests = metrics.tallies.by_label(metrics.http_requests, "code")
         self._draining = False
         self._inflight = 0
         self._idle = asyncio.Event()
@@ -109,7 +110,7 @@ class HttpIngestApp:
             self._inflight -= 1
             if not self._inflight:
                 self._idle.set()
-        self._metrics.http_requests.labels(code=str(response.status_code)).inc()
+        self._requests.add(str(response.status_code))
         return response
 
     async def drain(self) -> None:

@@ -38,7 +38,6 @@ from sluice.frontdoors.receiver.acks import (
 from sluice.frontdoors.receiver.budget import InflightBudget
 from sluice.frontdoors.receiver.dedup import AckCache, AckKey
 from sluice.ops.metrics import Metrics
-from sluice.ops.tally import CountTally
 from sluice.ops.tracing import new_traceparent, spans_unread, traceparent_of
 from sluice.stages.ratelimit.limiter import RateLimiter
 from sluice.stages.stage import Stage
@@ -79,8 +78,7 @@ class Admission:
         self._spans_unread = spans_unread()
         self._loop: asyncio.AbstractEventLoop | None = None
         """The event loop this admission serves, from its first batch on."""
-        self._batches: dict[int, CountTally] = {}
-        """The tally of each Ack status's ``sluice_batches`` child, made once."""
+        self._batches = metrics.tallies.by_label(metrics.batches, "status")
 
     async def submit(
         self,
@@ -215,17 +213,11 @@ class Admission:
         on_ack(ack)
 
     def _count(self, ack: Ack, count: int) -> None:
-        metrics = self._metrics
-        batches = self._batches.get(ack.status)
-        if batches is None:
-            name = STATUS_NAMES.get(ack.status, "UNKNOWN")
-            batches = metrics.tallies.count(metrics.batches.labels(status=name))
-            self._batches[ack.status] = batches
-        batches.add()
+        self._batches.add(STATUS_NAMES.get(ack.status, "UNKNOWN"))
         if ack.accepted:
             self._hot.readings_accepted.add(ack.accepted)
         if ack.status in REFUSED_STATUSES and ack.reason != reasons.NO_VALID_READINGS:
-            metrics.readings_rejected.labels(reason=ack.reason).inc(count)
+            self._metrics.readings_rejected.labels(reason=ack.reason).inc(count)
 
     def _id_too_long(self, message: WireBatch | ReadingBatch) -> BatchRejected:
         # Ids outlive the batch (in the dedup cache, in Kafka headers), so they are bounded.
