@@ -77,6 +77,16 @@ class _NoTallies:
     def histogram(self, _target: object, _buckets: object) -> _NoTally:
         return _NoTally()
 
+    def by_label(self, _family: object, _label: str) -> _NoLabelledCounts:
+        return _NoLabelledCounts()
+
+
+class _NoLabelledCounts:
+    """Tallies by label that count nothing."""
+
+    def add(self, _value: str, _amount: float = 1) -> None:
+        pass
+
 
 def no_metrics() -> Metrics:
     """A ``Metrics`` whose every family and tally is a no-op."""

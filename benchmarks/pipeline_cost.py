@@ -28,12 +28,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -173,7 +174,8 @@ async def _costs(
     return costs
 
 
-def _figures(values: list[float], scale: float = 1e6, digits: int = 1) -> dict[str, Any]:
+def figures(values: list[float], scale: float = 1e6, digits: int = 1) -> dict[str, Any]:
+    """The median of ``values`` and each of them, scaled (to µs by default) and rounded."""
     return {
         "median": round(statistics.median(values) * scale, digits),
         "rounds": [round(value * scale, digits) for value in values],
@@ -191,15 +193,15 @@ async def _measure(
         paired = await _costs(bootstrap, workload, batches, rounds, name)
         whole, without = paired["sluice"], paired[f"sluice-without-{name}"]
         ablations[name] = {
-            "sluice": _figures(whole),
-            "without": _figures(without),
-            "cost": _figures([s - v for s, v in zip(whole, without, strict=True)]),
+            "sluice": figures(whole),
+            "without": figures(without),
+            "cost": figures([s - v for s, v in zip(whole, without, strict=True)]),
         }
     return {
         "workload": workload,
         "batches_per_round": batches,
-        "us_per_batch": {name: _figures(values) for name, values in costs.items()},
-        "cost_sluice_over_floor": _figures(per_round, 1.0, 3),
+        "us_per_batch": {name: figures(values) for name, values in costs.items()},
+        "cost_sluice_over_floor": figures(per_round, 1.0, 3),
         "feature_us_per_batch": {name: figures["cost"] for name, figures in ablations.items()},
         "ablations": ablations,
     }
@@ -227,26 +229,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = set(ablate) - {*FEATURES, "all"}
     if unknown:
         parser.error(f"--ablate: unknown features {sorted(unknown)}")
+    with in_process_broker() as bootstrap:
+        result = uvloop.run(_measure(bootstrap, args.workload, args.batches, args.rounds, ablate))
+    report(result, args.json)
+    return 0
+
+
+@contextlib.contextmanager
+def in_process_broker() -> Iterator[str]:
+    """Set this process up as a worker runs (its CPU scheduling, tracing as ``sluice serve``
+    configures it) and start a Tansu broker with the default topics; yields its bootstrap.
+    On two CPUs this process runs on CPU 0 and the broker on CPU 1."""
     exit_on_termination()
     apply_cpu_scheduling("batch")  # as a worker does; its threads inherit it
     configure_tracing()  # as `sluice serve` does: with no exporter, no span per batch
-    two_cpus = (os.cpu_count() or 1) >= 2
     with (
-        tempfile.TemporaryDirectory(prefix="sluice-pipeline-cost-") as scratch,
+        tempfile.TemporaryDirectory(prefix="sluice-in-process-cost-") as scratch,
         TansuBroker(log_path=Path(scratch) / "broker.log") as broker,
     ):
-        if two_cpus:
+        if (os.cpu_count() or 1) >= 2:
             os.sched_setaffinity(broker.pid, {1})
             os.sched_setaffinity(0, {0})
         create_topics(broker.bootstrap, [DEFAULT_TOPIC, DEFAULT_DLQ_TOPIC])
-        result = uvloop.run(
-            _measure(broker.bootstrap, args.workload, args.batches, args.rounds, ablate)
-        )
+        yield broker.bootstrap
+
+
+def report(result: dict[str, Any], path: Path | None) -> None:
+    """Print ``result`` as JSON, and write it to ``path`` too if given."""
     text = json.dumps(result, indent=2)
-    if args.json is not None:
-        args.json.write_text(text + "\n", encoding="utf-8")
+    if path is not None:
+        path.write_text(text + "\n", encoding="utf-8")
     print(text)
-    return 0
 
 
 if __name__ == "__main__":
