@@ -115,7 +115,7 @@ class Admission:
         acks = self._ack_cache
         key = acks.key_for(tenant, parsed.session_id, parsed.seq) if resendable else None
         if key is not None:
-            cached = acks.get(key)
+            cached = acks.get(key, parsed.seq)
             if cached is not None:
                 on_ack(cached)
                 return
