@@ -11,7 +11,7 @@
 #   make test          install + lint + proto-check + pytest: what .ci/run runs
 #   make dev           sluice dev: local broker, server and simulated fleet (DEV_ARGS=...)
 #   make native-transport  build/native_transport, the benchmark's grpc C++ baseline
-#   make bench         the benchmark suite (~42 min; BENCH_ARGS=--only a_plain,c_plain ...);
+#   make bench         the benchmark suite (~45 min; BENCH_ARGS=--only a_plain,c_plain ...);
 #                      writes benchmarks/results/<date>.json and the table in benchmarks/README.md
 #   make lock          requirements.lock (hash-pinned runtime dependencies, for the Dockerfile)
 #   make image         the server image from the Dockerfile (IMAGE=sluice:dev; docker or podman)
