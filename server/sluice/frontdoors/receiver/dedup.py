@@ -25,8 +25,8 @@ def key_for(tenant: str, session_id: str, seq: int) -> AckKey | None:
     batches from different clients may share a seq.
 
     A digest rather than the tuple itself: a bytes object is not tracked by the cyclic
-    garbage collector, and is 49 bytes whatever the ids' lengths. While a full cache of
-    tuples filled, every batch left one more tracked object behind, so CPython's young
+    garbage collector, and is 49 bytes whatever the ids' lengths. While a cache of tuples
+    filled, every batch left one more tracked object behind, so CPython's young
     collections kept coming, each stopping the event loop to scan every open stream's
     waiting coroutines (70-120 ms at 4,000 streams). Two different batches share a digest
     with a chance of about n²/2¹²⁹ for n remembered Acks: never, in practice.
