@@ -37,7 +37,7 @@ from starlette.types import ASGIApp, Message
 
 from benchmarks.baselines.floor import Floor
 from benchmarks.baselines.http_floor import HttpFloor
-from benchmarks.pipeline_cost import figures, in_process_broker, report
+from benchmarks.pipeline_cost import SLICES, figures, in_process_broker, in_turns, report
 from benchmarks.workloads import WORKLOADS, BatchFactory
 from sluice.core.config.settings import load_settings
 from sluice.frontdoors.httpingest.app import INGEST_PATH, HttpIngestApp
@@ -48,7 +48,6 @@ from sluice.runtime.collector import tune_for_steady_state
 from sluice.runtime.worker import Worker
 
 WINDOW: Final = 16
-SLICES: Final = 10
 SLUICE, FLOOR, APP_OVER_FLOOR = "sluice", "floor", "sluice app, floor behind"
 
 
@@ -160,15 +159,12 @@ async def _costs(bootstrap: str, body: bytes, requests: int, rounds: int) -> dic
         for app in apps.values():  # warm-up: caches, connections
             await drive(app, body, max(requests // 5, 1))
         tune_for_steady_state()  # as a worker does once started
-        names = list(apps)
         for _ in range(rounds):
-            spent = dict.fromkeys(names, 0.0)
-            for piece in range(SLICES):
-                turn = piece % len(names)
-                for name in names[turn:] + names[:turn]:
-                    spent[name] += await drive(apps[name], body, per_slice)
-            for name in names:
-                costs[name].append(spent[name] / SLICES)
+            costs_of_round = await in_turns(
+                list(apps), lambda name, _piece: drive(apps[name], body, per_slice)
+            )
+            for name, cost in costs_of_round.items():
+                costs[name].append(cost)
     finally:
         await asyncio.to_thread(floor.stop)
         await worker.pipeline.shutdown()

@@ -62,11 +62,7 @@ def measure(bench: Bench, rate: float, pairs: int = PAIRS) -> dict[str, Any]:
     return {
         "rate": round(rate, 1),
         "pairs": len(rows),
-        "ratio": round(statistics.median(ratios), 3),
-        "range": [round(min(ratios), 3), round(max(ratios), 3)],
-        "ratios": [round(ratio, 3) for ratio in ratios],
-        "one_cpu_s_per_million": _median(one["cpu_s_per_million"] for one, _ in rows),
-        "two_cpu_s_per_million": _median(two["cpu_s_per_million"] for _, two in rows),
+        **_pair_figures(rows, ratios),
         "by_thread": {
             kind: {
                 "one": _median(
@@ -83,11 +79,7 @@ def measure(bench: Bench, rate: float, pairs: int = PAIRS) -> dict[str, Any]:
         ),
         "connections_per_worker": [two["processes"]["connections_per_worker"] for _, two in rows],
         "floor": {
-            "ratio": round(statistics.median(floor_ratios), 3),
-            "range": [round(min(floor_ratios), 3), round(max(floor_ratios), 3)],
-            "ratios": [round(ratio, 3) for ratio in floor_ratios],
-            "one_cpu_s_per_million": _median(one["cpu_s_per_million"] for one, _ in floor_rows),
-            "two_cpu_s_per_million": _median(two["cpu_s_per_million"] for _, two in floor_rows),
+            **_pair_figures(floor_rows, floor_ratios),
             "connections_per_process": [
                 two["processes"]["connections_per_worker"] for _, two in floor_rows
             ],
@@ -100,9 +92,24 @@ def measure(bench: Bench, rate: float, pairs: int = PAIRS) -> dict[str, Any]:
     }
 
 
-def _ratios(rows: list[tuple[dict[str, Any], dict[str, Any]]]) -> list[float]:
+Rows = list[tuple[dict[str, Any], dict[str, Any]]]
+"""Each pair's 1-process and 2-process results."""
+
+
+def _ratios(rows: Rows) -> list[float]:
     """Each pair's 2-process CPU per reading over its 1-process one."""
     return [two["cpu_s_per_million"] / one["cpu_s_per_million"] for one, two in rows]
+
+
+def _pair_figures(rows: Rows, ratios: list[float]) -> dict[str, Any]:
+    """The pairs' median ratio, its range and each ratio, and each side's median CPU."""
+    return {
+        "ratio": round(statistics.median(ratios), 3),
+        "range": [round(min(ratios), 3), round(max(ratios), 3)],
+        "ratios": [round(ratio, 3) for ratio in ratios],
+        "one_cpu_s_per_million": _median(one["cpu_s_per_million"] for one, _ in rows),
+        "two_cpu_s_per_million": _median(two["cpu_s_per_million"] for _, two in rows),
+    }
 
 
 def _median(values: Iterable[float]) -> float:

@@ -108,17 +108,27 @@ async def _round(
     """One round: each path's CPU seconds per batch over ``batches`` batches, driven in
     ``SLICES`` turns that rotate the paths' order, so that a drift over the round (the
     broker's memory grows, caches warm) weighs on every path alike."""
-    names = list(paths)
     per_slice = max(batches // SLICES, 1)
-    headers = {name: BatchHeader("pipeline-cost", f"{name}-{number}") for name in names}
+    headers = {name: BatchHeader("pipeline-cost", f"{name}-{number}") for name in paths}
+
+    def one_slice(name: str, piece: int) -> Awaitable[float]:
+        first = piece * per_slice + 1
+        return drive(paths[name], headers[name], bodies, per_slice, first)
+
+    return await in_turns(list(paths), one_slice)
+
+
+async def in_turns(
+    names: list[str], one_slice: Callable[[str, int], Awaitable[float]]
+) -> dict[str, float]:
+    """Each path's mean cost over ``SLICES`` equal slices, ``one_slice(name, piece)`` giving
+    a slice's cost per item; the paths take turns in an order that rotates every slice."""
     spent = dict.fromkeys(names, 0.0)
     for piece in range(SLICES):
         turn = piece % len(names)
         for name in names[turn:] + names[:turn]:
-            first = piece * per_slice + 1
-            cost = await drive(paths[name], headers[name], bodies, per_slice, first)
-            spent[name] += cost * per_slice
-    return {name: seconds / (per_slice * SLICES) for name, seconds in spent.items()}
+            spent[name] += await one_slice(name, piece)
+    return {name: total / SLICES for name, total in spent.items()}
 
 
 def admission_path(admission: Admission, traceparent: str) -> Submit:

@@ -139,17 +139,8 @@ class Bench:
             return [str(NATIVE_TRANSPORT), "--listen", listen]
         if scenario.server == "floor":
             module = "benchmarks.baselines.floor"
-            processes = ["--processes", str(scenario.workers)]
-            return [
-                PYTHON,
-                "-m",
-                module,
-                "--listen",
-                listen,
-                "--bootstrap",
-                self.bootstrap,
-                *processes,
-            ]
+            return [PYTHON, "-m", module, "--listen", listen, "--bootstrap", self.bootstrap,
+                    "--processes", str(scenario.workers)]  # fmt: skip
         if scenario.server == "sluice_behind_floor":
             module = "benchmarks.baselines.sluice_behind_floor"
             return [PYTHON, "-m", module, "--listen", listen, "--bootstrap", self.bootstrap]
