@@ -1,9 +1,11 @@
 """What one batch costs Sluice's pipeline and the floor, in-process: no gRPC, a real broker.
 
-    python -m benchmarks.pipeline_cost [--workload plain] [--batches 10000] [--rounds 3]
+    python -m benchmarks.pipeline_cost [--workload plain] [--readings 100]
+                                       [--batches 10000] [--rounds 3]
                                        [--ablate metrics,dedup,budget,buckets,spool|all]
 
-Both paths take the same 100-reading batches, up to 128 in flight, and answer each once its
+Both paths take the same batches (100 readings each; ``--readings 1`` for (b)'s 1-reading
+messages), up to 128 in flight, and answer each once its
 records are delivered to a Tansu broker that the tool starts. Within a round the paths take
 turns, a tenth of their batches at a time, in an order that rotates every turn:
 
@@ -141,7 +143,12 @@ def admission_path(admission: Admission, traceparent: str) -> Submit:
 
 
 async def _costs(
-    bootstrap: str, workload: str, batches: int, rounds: int, ablate: str | None = None
+    bootstrap: str,
+    workload: str,
+    batches: int,
+    rounds: int,
+    ablate: str | None = None,
+    readings: int = BATCH_SIZE,
 ) -> dict[str, list[float]]:
     """CPU seconds per batch of each path, per round: Sluice, the floor and, with ``ablate``,
     Sluice without that feature. Only these paths' producers exist meanwhile: an idle
@@ -167,7 +174,7 @@ async def _costs(
     }
     if variant is not None:
         paths[f"sluice-without-{ablate}"] = admission_path(variant.admission, traceparent)
-    bodies = BatchFactory(WORKLOADS[workload]).bodies(BODIES, BATCH_SIZE)
+    bodies = BatchFactory(WORKLOADS[workload]).bodies(BODIES, readings)
     costs: dict[str, list[float]] = {name: [] for name in paths}
     try:
         for name, submit in paths.items():  # warm-up: caches, connections, the dedup cache
@@ -193,14 +200,19 @@ def figures(values: list[float], scale: float = 1e6, digits: int = 1) -> dict[st
 
 
 async def _measure(
-    bootstrap: str, workload: str, batches: int, rounds: int, ablate: Sequence[str] = ()
+    bootstrap: str,
+    workload: str,
+    batches: int,
+    rounds: int,
+    ablate: Sequence[str] = (),
+    readings: int = BATCH_SIZE,
 ) -> dict[str, Any]:
     """Sluice and the floor, then each ablation in a measurement of its own."""
-    costs = await _costs(bootstrap, workload, batches, rounds)
+    costs = await _costs(bootstrap, workload, batches, rounds, readings=readings)
     per_round = [s / f for s, f in zip(costs["sluice"], costs["floor"], strict=True)]
     ablations = {}
     for name in ablate:
-        paired = await _costs(bootstrap, workload, batches, rounds, name)
+        paired = await _costs(bootstrap, workload, batches, rounds, name, readings)
         whole, without = paired["sluice"], paired[f"sluice-without-{name}"]
         ablations[name] = {
             "sluice": figures(whole),
@@ -209,6 +221,7 @@ async def _measure(
         }
     return {
         "workload": workload,
+        "readings_per_batch": readings,
         "batches_per_round": batches,
         "us_per_batch": {name: figures(values) for name, values in costs.items()},
         "cost_sluice_over_floor": figures(per_round, 1.0, 3),
@@ -221,6 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Measure both paths and print (or write) the CPU µs per batch of each."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workload", choices=sorted(WORKLOADS), default="plain")
+    parser.add_argument("--readings", type=int, default=BATCH_SIZE, help="readings per batch")
     parser.add_argument("--batches", type=int, default=10_000, help="batches per path and round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--json", type=Path, help="also write the result here")
@@ -231,8 +245,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "'all' for each of them and every one at once",
     )
     args = parser.parse_args(argv)
-    if args.batches < 1 or args.rounds < 1:
-        parser.error("--batches and --rounds must be at least 1")
+    if args.batches < 1 or args.rounds < 1 or args.readings < 1:
+        parser.error("--readings, --batches and --rounds must be at least 1")
     ablate = [name for name in args.ablate.split(",") if name]
     if ablate == ["all"]:
         ablate = [*FEATURES, "all"]
@@ -240,7 +254,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         parser.error(f"--ablate: unknown features {sorted(unknown)}")
     with in_process_broker() as bootstrap:
-        result = uvloop.run(_measure(bootstrap, args.workload, args.batches, args.rounds, ablate))
+        result = uvloop.run(
+            _measure(bootstrap, args.workload, args.batches, args.rounds, ablate, args.readings)
+        )
     report(result, args.json)
     return 0
 

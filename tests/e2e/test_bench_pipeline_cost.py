@@ -17,12 +17,14 @@ def test_both_paths_are_measured_over_every_round(tmp_path: Path) -> None:
     out = tmp_path / "cost.json"
     # A process of its own: the tool pins itself, changes its scheduling and freezes its heap.
     command = [sys.executable, "-m", "benchmarks.pipeline_cost", "--workload", "rich",
-               "--batches", "300", "--rounds", "2", "--json", str(out)]  # fmt: skip
+               "--readings", "1", "--batches", "300", "--rounds", "2",
+               "--json", str(out)]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=150, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
 
     result = json.loads(out.read_text(encoding="utf-8"))
     assert (result["workload"], result["batches_per_round"]) == ("rich", 300)
+    assert result["readings_per_batch"] == 1
     sluice, floor = (result["us_per_batch"][path]["rounds"] for path in ("sluice", "floor"))
     assert len(sluice) == len(floor) == 2
     assert all(cost > 0 for cost in sluice + floor)
@@ -35,7 +37,7 @@ def test_a_round_count_below_one_is_refused() -> None:
     command = [sys.executable, "-m", "benchmarks.pipeline_cost", "--rounds", "0"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 2
-    assert "--batches and --rounds must be at least 1" in done.stderr
+    assert "--readings, --batches and --rounds must be at least 1" in done.stderr
 
 
 def test_each_ablation_runs_and_its_cost_is_the_difference_from_the_full_path(
