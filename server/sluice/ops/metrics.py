@@ -50,12 +50,11 @@ def readiness(registry: CollectorRegistry, component: Component) -> Gauge:
 class HotPath:
     """The gateway's per-batch updates, tallied and published in rounds (``sluice.ops.tally``);
     labelled per-batch counts (``sluice_batches{status}``, rejections by reason) are tallied by
-    their callers with ``Metrics.tallies.count``."""
+    their callers with ``Metrics.tallies.count``; the queue gauges are read from the in-flight
+    budget (``Metrics.tallies.reading``)."""
 
     readings_received: CountTally
     readings_accepted: CountTally
-    queue_readings: CountTally
-    queue_bytes: CountTally
     ack_latency: HistogramTally
     produce_latency: HistogramTally
 
@@ -209,8 +208,6 @@ class Metrics:
         self.hot = HotPath(
             readings_received=tally.count(self.readings_received),
             readings_accepted=tally.count(self.readings_accepted),
-            queue_readings=tally.count(self.queue_readings),
-            queue_bytes=tally.count(self.queue_bytes),
             ack_latency=tally.histogram(self.ack_latency, LATENCY_BUCKETS),
             produce_latency=tally.histogram(self.produce_latency, LATENCY_BUCKETS),
         )

@@ -13,6 +13,9 @@ adds them to the real families:
   everything counted before it began;
 - on ``publish()`` at shutdown.
 
+A gauge whose owner already keeps the value (the in-flight budget's held bytes, say) is not
+tallied at all: a ``GaugeReading`` sets it from the owner's own number when published.
+
 Only the event loop's thread may update a tally or publish (a scrape is served on the loop).
 """
 
@@ -20,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -47,6 +50,20 @@ class CountTally:
         pending, self._pending = self._pending, 0.0
         if pending:
             self._target.inc(pending)
+
+
+class GaugeReading:
+    """A gauge set, when published, to what ``read()`` returns then."""
+
+    __slots__ = ("_read", "_target")
+
+    def __init__(self, target: Gauge, read: Callable[[], float]) -> None:
+        self._target = target
+        self._read = read
+
+    def publish(self) -> None:
+        """Set the gauge to the current reading."""
+        self._target.set(self._read())
 
 
 class HistogramTally:
@@ -108,7 +125,7 @@ class Tallies(Collector):
     that a collection publishes before the families are read."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self._tallies: list[CountTally | HistogramTally] = []
+        self._tallies: list[CountTally | GaugeReading | HistogramTally] = []
         registry.register(self)
 
     def count(self, target: Counter | Gauge) -> CountTally:
@@ -116,6 +133,12 @@ class Tallies(Collector):
         tally = CountTally(target)
         self._tallies.append(tally)
         return tally
+
+    def reading(self, target: Gauge, read: Callable[[], float]) -> GaugeReading:
+        """``target`` set to ``read()`` whenever the tallies are published."""
+        gauge = GaugeReading(target, read)
+        self._tallies.append(gauge)
+        return gauge
 
     def by_label(self, family: Counter, label: str) -> LabelledCounts:
         """Tallies of ``family``'s children by the value of ``label``."""

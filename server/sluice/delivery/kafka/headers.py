@@ -67,11 +67,12 @@ class PartHeaders:
     __slots__ = ("_id_prefix", "_middle", "_tail")
 
     def __init__(self, batch: Batch, ce_type: bytes, content_type: bytes, parts: int) -> None:
-        session = batch.session_id
-        seq = str(batch.seq)
-        self._id_prefix = ce_id_prefix(session, batch.seq)
+        parsed = batch.parsed  # its fields, not the batch's properties: read per batch
+        session = parsed.session_id
+        seq = str(parsed.seq)
+        self._id_prefix = ce_id_prefix(session, parsed.seq)
         self._middle: tuple[Header, ...] = (
-            (SOURCE_HEADER, ce_source(batch.tenant, batch.source_id).encode()),
+            (SOURCE_HEADER, ce_source(batch.tenant, parsed.source_id).encode()),
             _TYPE_HEADERS[ce_type],
             (TIME_HEADER, rfc3339_utc(batch.received_unix_ns).encode()),
             _CONTENT_TYPE_HEADERS[content_type],

@@ -83,7 +83,7 @@ def _readings_chunks(batch: Batch, config: KafkaConfig) -> list[Chunk]:
     cap = config.record_max_bytes
     as_json = config.encoding == "json"
     if not as_json and config.key == "source" and len(value) <= cap:
-        return [(batch.source_id.encode(), value, count)]
+        return [(batch.parsed.source_id.encode(), value, count)]
     message = ReadingBatch.FromString(value)
     readings = message.readings
     if config.key == "device":

@@ -42,7 +42,7 @@ INTERNAL_RETRY_AFTER_MS = 1000
 
 def ack_for_batch(batch: Batch) -> Ack:
     """The Ack of a batch whose accepted readings are durable."""
-    ack = Ack(seq=batch.seq, accepted=batch.accepted)
+    ack = Ack(seq=batch.parsed.seq, accepted=batch.accepted)
     faults = batch.faults
     if not faults:
         ack.status = OK

@@ -73,12 +73,12 @@ class Admission:
         self._ack_cache = ack_cache
         self._timeout = config.backpressure_timeout_s
         self._max_id_length = config.max_id_length
-        self._metrics = metrics
         self._hot = metrics.hot
         self._spans_unread = spans_unread()
         self._loop: asyncio.AbstractEventLoop | None = None
         """The event loop this admission serves, from its first batch on."""
         self._batches = metrics.tallies.by_label(metrics.batches, "status")
+        self._refused_readings = metrics.tallies.by_label(metrics.readings_rejected, "reason")
 
     async def submit(
         self,
@@ -217,7 +217,7 @@ class Admission:
         if ack.accepted:
             self._hot.readings_accepted.add(ack.accepted)
         if ack.status in REFUSED_STATUSES and ack.reason != reasons.NO_VALID_READINGS:
-            self._metrics.readings_rejected.labels(reason=ack.reason).inc(count)
+            self._refused_readings.add(ack.reason, count)
 
     def _id_too_long(self, message: WireBatch | ReadingBatch) -> BatchRejected:
         # Ids outlive the batch (in the dedup cache, in Kafka headers), so they are bounded.

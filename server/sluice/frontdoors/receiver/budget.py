@@ -22,7 +22,8 @@ class InflightBudget:
     ``acquire`` waits until both fit, first come first served: while anyone waits, newcomers
     queue behind them, so a large batch is never starved by a stream of small ones. A batch
     larger than a maximum on its own is admitted once nothing else is held, so it cannot
-    deadlock. The ``queue_bytes`` and ``queue_readings`` gauges follow what is held.
+    deadlock. The ``queue_bytes`` and ``queue_readings`` gauges are read from what is held
+    whenever the metrics are published, not updated per batch.
     """
 
     def __init__(self, max_bytes: int, max_readings: int, metrics: Metrics) -> None:
@@ -35,8 +36,8 @@ class InflightBudget:
         self._held_bytes = 0
         self._held_readings = 0
         self._waiters: deque[_Waiter] = deque()
-        self._bytes_gauge = metrics.hot.queue_bytes
-        self._readings_gauge = metrics.hot.queue_readings
+        metrics.tallies.reading(metrics.queue_bytes, lambda: self._held_bytes)
+        metrics.tallies.reading(metrics.queue_readings, lambda: self._held_readings)
 
     @property
     def held_bytes(self) -> int:
@@ -88,7 +89,8 @@ class InflightBudget:
         The per-batch path's fast case, without the coroutine ``acquire`` costs.
         """
         if not self._waiters and self._fits(nbytes, nreadings):
-            self._hold(nbytes, nreadings)
+            self._held_bytes += nbytes
+            self._held_readings += nreadings
             return True
         return False
 
@@ -101,8 +103,6 @@ class InflightBudget:
             )
         self._held_bytes -= nbytes
         self._held_readings -= nreadings
-        self._bytes_gauge.add(-nbytes)
-        self._readings_gauge.add(-nreadings)
         if self._waiters:
             self._admit_waiters()
 
@@ -116,12 +116,6 @@ class InflightBudget:
             and held_readings + nreadings <= self._max_readings
         )
 
-    def _hold(self, nbytes: int, nreadings: int) -> None:
-        self._held_bytes += nbytes
-        self._held_readings += nreadings
-        self._bytes_gauge.add(nbytes)
-        self._readings_gauge.add(nreadings)
-
     def _admit_waiters(self) -> None:
         """Grant waiters in arrival order, stopping at the first that does not fit."""
         waiters = self._waiters
@@ -133,7 +127,8 @@ class InflightBudget:
             if not self._fits(head.nbytes, head.nreadings):
                 return
             waiters.popleft()
-            self._hold(head.nbytes, head.nreadings)
+            self._held_bytes += head.nbytes
+            self._held_readings += head.nreadings
             head.future.set_result(None)
 
     def _abandon(self, waiter: _Waiter) -> bool:

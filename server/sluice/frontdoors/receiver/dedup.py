@@ -60,12 +60,11 @@ class AckCache:
         self._max_entries = max_entries
         self._acks: OrderedDict[AckKey, int | bytes] = OrderedDict()
         self._inflight: dict[AckKey, list[AckCallback]] = {}
-
-    def key_for(self, tenant: str, session_id: str, seq: int) -> AckKey | None:
+        # The function itself rather than a method calling it: asked for every batch.
+        self.key_for: Callable[[str, str, int], AckKey | None] = (
+            key_for if max_entries else _unnamed
+        )
         """The key of a batch; None when it has no session_id or the cache is disabled."""
-        if not self._max_entries:
-            return None
-        return key_for(tenant, session_id, seq)
 
     def __len__(self) -> int:
         """Acks currently remembered."""
@@ -115,6 +114,10 @@ class AckCache:
         if final:
             self.put(key, ack)
         return self._inflight.pop(key, [])
+
+
+def _unnamed(_tenant: str, _session_id: str, _seq: int) -> None:
+    """No batch has a key: the cache is disabled."""
 
 
 def _plain_ok(ack: Ack) -> bool:

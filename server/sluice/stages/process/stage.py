@@ -7,7 +7,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from sluice.core import reasons
-from sluice.core.batch import Batch
+from sluice.core.batch import Batch, reading_count
 from sluice.core.config.checks import ChecksConfig, TransformsConfig
 from sluice.core.errors import BatchRejected
 from sluice.ops.metrics import Metrics
@@ -66,7 +66,7 @@ class CheckStage:
                 f"the batch is {size} bytes, the limit is "
                 f"checks.max_batch_bytes={checks.max_batch_bytes}",
             )
-        count = batch.count
+        count = reading_count(batch.parsed)
         if count > checks.max_readings_per_batch:
             raise BatchRejected(
                 reasons.BATCH_TOO_LARGE,
