@@ -118,6 +118,10 @@ def test_two_workers_share_the_port_and_the_metrics(tansu: Any, tmp_path: Path) 
         accepted = float(re.search(r"^sluice_readings_accepted_total (\S+)$", text, re.M)[1])
         assert accepted == 16 + 4 * 10 * 25
         assert "sluice_active_streams" in text
+        # Each worker runs a full collection once started (sluice/runtime/collector.py).
+        full = re.search(r'^sluice_gc_pause_seconds_count\{generation="2"\} (\S+)$', text, re.M)
+        assert full is not None
+        assert float(full[1]) >= 2, "each worker's pauses, summed"
 
         for channel in channels:
             channel.close()

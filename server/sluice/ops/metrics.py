@@ -19,6 +19,7 @@ from weakref import WeakKeyDictionary
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
+from sluice.ops.collector_pauses import PAUSE_BUCKETS
 from sluice.ops.tally import CountTally, HistogramTally, Tallies
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -143,6 +144,14 @@ class Metrics:
             "Bytes read from streams and not yet acknowledged.",
             registry=r,
             multiprocess_mode="livesum",
+        )
+        self.gc_pauses = Histogram(
+            "sluice_gc_pause_seconds",
+            "How long each collection of the cyclic garbage collector stopped the process, "
+            "by generation (0 young, 2 full).",
+            ["generation"],
+            buckets=PAUSE_BUCKETS,
+            registry=r,
         )
         self.active_streams = Gauge(
             "sluice_active_streams",

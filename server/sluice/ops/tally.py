@@ -24,12 +24,18 @@ from __future__ import annotations
 import asyncio
 import bisect
 from collections.abc import Callable, Iterable
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.registry import Collector
 
 PUBLISH_INTERVAL_S: Final = 0.1
+
+
+class Publisher(Protocol):
+    """Anything ``Tallies`` publishes: it hands what it kept to its Prometheus families."""
+
+    def publish(self) -> None: ...
 
 
 class CountTally:
@@ -125,19 +131,23 @@ class Tallies(Collector):
     that a collection publishes before the families are read."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self._tallies: list[CountTally | GaugeReading | HistogramTally] = []
+        self._tallies: list[Publisher] = []
         registry.register(self)
 
     def count(self, target: Counter | Gauge) -> CountTally:
         """A tally of ``target``'s increments (a gauge's: its deltas)."""
         tally = CountTally(target)
-        self._tallies.append(tally)
+        self.add(tally)
         return tally
+
+    def add(self, publisher: Publisher) -> None:
+        """Publish ``publisher`` with the tallies (one that keeps its own figures)."""
+        self._tallies.append(publisher)
 
     def reading(self, target: Gauge, read: Callable[[], float]) -> GaugeReading:
         """``target`` set to ``read()`` whenever the tallies are published."""
         gauge = GaugeReading(target, read)
-        self._tallies.append(gauge)
+        self.add(gauge)
         return gauge
 
     def by_label(self, family: Counter, label: str) -> LabelledCounts:
@@ -147,7 +157,7 @@ class Tallies(Collector):
     def histogram(self, target: Histogram, buckets: Iterable[float]) -> HistogramTally:
         """A tally of ``target``'s observations; ``buckets`` are its declared bounds."""
         tally = HistogramTally(target, buckets)
-        self._tallies.append(tally)
+        self.add(tally)
         return tally
 
     def publish(self) -> None:

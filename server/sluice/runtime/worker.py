@@ -35,6 +35,7 @@ from sluice.frontdoors.receiver.service import SERVICE_NAME, IngestService
 from sluice.ops.app import build_ops_app
 from sluice.ops.auth import build_authenticator
 from sluice.ops.auth.reload import reload_tokens
+from sluice.ops.collector_pauses import CollectorPauses
 from sluice.ops.metrics import Metrics
 from sluice.ops.server import OpsServer
 from sluice.ops.tls import CertificateReloader
@@ -129,6 +130,7 @@ class Worker:
         self._stopped = False
         self._readiness: asyncio.Task[None] | None = None
         self._publisher: asyncio.Task[None] | None = None
+        self._collector_pauses = CollectorPauses(metrics.gc_pauses, metrics.tallies)
 
     @property
     def ops_port(self) -> int:
@@ -164,6 +166,7 @@ class Worker:
 
     async def start(self) -> None:
         """Start the pipeline, then the gRPC listener, then the ops listener."""
+        self._collector_pauses.start()
         self._publisher = asyncio.create_task(self.metrics.tallies.run(), name="metrics")
         await self.pipeline.start()
         server = grpc.aio.server(
@@ -258,6 +261,7 @@ class Worker:
         if self.http is not None:
             await self.http.shutdown()
         await self.pipeline.shutdown()
+        self._collector_pauses.stop()
         await cancel_and_wait(self._publisher)  # it publishes once more as it stops
         if self._ops is not None:
             await self._ops.shutdown()

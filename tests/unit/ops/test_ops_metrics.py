@@ -22,6 +22,7 @@ GATEWAY_ONLY = {
     "sluice_active_streams",
     "sluice_readings_received",
     "sluice_records_produced",
+    "sluice_gc_pause_seconds",
 }
 """Families that mean something only where there is a producer, a spool or an ingest path."""
 
