@@ -70,6 +70,13 @@ RATIOS = (
         "1-reading messages against the floor at that size",
     ),
     (
+        "b/behind floor plain, 1-reading",
+        "b_plain_1",
+        "behind_floor_plain_1",
+        "readings_per_cpu_s",
+        "1-reading messages against its own pipeline behind the floor's stream handling",
+    ),
+    (
         "b/c plain, 1-reading",
         "b_plain_1",
         "c_plain_1",

@@ -85,6 +85,9 @@ SCENARIOS = (
              load=Load(2, 4, 32)),
     Scenario("c_plain_1", "(c) transport ceiling, plain, 1-reading messages", "transport",
              batch_size=1, load=Load(2, 4, 32)),
+    Scenario("behind_floor_plain_1", "Sluice's admission and pipeline behind the floor's "
+             "stream, plain, 1-reading messages", "sluice_behind_floor", batch_size=1,
+             load=Load(2, 4, 32)),
     Scenario("latency_50", "(a) plain at 50% of its maximum (--rate)", "sluice",
              rate_of="a_plain"),
     Scenario("c_plain_at_50", "(c) transport, plain, at the same rate: the client's own latency",
