@@ -80,6 +80,12 @@ class _NoTallies:
     def by_label(self, _family: object, _label: str) -> _NoLabelledCounts:
         return _NoLabelledCounts()
 
+    def reading(self, _target: object, _read: object) -> None:
+        pass
+
+    def add(self, _publisher: object) -> None:
+        pass
+
 
 class _NoLabelledCounts:
     """Tallies by label that count nothing."""
