@@ -51,8 +51,8 @@ def readiness(registry: CollectorRegistry, component: Component) -> Gauge:
 class HotPath:
     """The gateway's per-batch updates, tallied and published in rounds (``sluice.ops.tally``);
     labelled per-batch counts (``sluice_batches{status}``, rejections by reason) are tallied by
-    their callers with ``Metrics.tallies.count``; the queue gauges are read from the in-flight
-    budget (``Metrics.tallies.reading``)."""
+    their callers with ``Metrics.tallies.count`` or ``by_label``; the queue gauges are read
+    from the in-flight budget (``Metrics.tallies.reading``)."""
 
     readings_received: CountTally
     readings_accepted: CountTally
