@@ -11,6 +11,7 @@ import grpc
 from hypothesis import HealthCheck, settings
 
 from sluice.core import reasons
+from sluice.core.config.server import DEFAULT_MAX_ID_LENGTH
 from sluice.v1.ingest_pb2 import Ack, AckStatus, ReadingBatch
 
 T = TypeVar("T")
@@ -91,6 +92,36 @@ class FirstSent:
         if not sent.session_id or ack.reason in ANSWERED_BEFORE_DEDUP:
             return sent
         return self._first.setdefault((sent.session_id, sent.seq), sent)
+
+
+def ids_too_long(batch: ReadingBatch) -> bool:
+    """True if the server refuses ``batch`` for an id over ``server.max_id_length``."""
+    return max(len(batch.session_id), len(batch.source_id)) > DEFAULT_MAX_ID_LENGTH
+
+
+def answered_batches(sent: list[ReadingBatch], acks: list[Ack]) -> list[ReadingBatch]:
+    """The batch each of ``acks`` answers, from one stream's ``sent`` batches of one session.
+
+    Acks carry only a seq and may arrive out of order. A batch refused for an over-long id is
+    answered on its own; every other batch of a seq is answered as the first of them.
+    """
+    refused: dict[int, list[ReadingBatch]] = {}
+    first: dict[int, ReadingBatch] = {}
+    for batch in sent:
+        if ids_too_long(batch):
+            refused.setdefault(batch.seq, []).append(batch)
+        else:
+            first.setdefault(batch.seq, batch)
+    answered = []
+    for ack in acks:
+        if ack.reason in ANSWERED_BEFORE_DEDUP:
+            assert refused.get(ack.seq), ("refused for an id, but none was too long", ack)
+            answered.append(refused[ack.seq].pop())
+        else:
+            assert ack.seq in first, ("no batch with this seq had ids within the limit", ack)
+            answered.append(first[ack.seq])
+    assert not any(refused.values()), ("a batch with an over-long id was not refused", refused)
+    return answered
 
 
 def outcome(call: Callable[[], T]) -> T | grpc.RpcError:

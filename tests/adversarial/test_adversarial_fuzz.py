@@ -20,6 +20,7 @@ from tests.adversarial.campaign import (
     FUZZ,
     STREAM_ERRORS,
     FirstSent,
+    answered_batches,
     check_ack,
     check_error,
     count,
@@ -200,13 +201,9 @@ def test_streams_of_mixed_messages(channel: grpc.Channel, payloads: list[bytes])
         assert len(decodable) < len(payloads)
     else:
         assert len(decodable) == len(payloads)
-    by_seq: dict[int, list[ReadingBatch]] = {}
-    for message in decodable:
-        by_seq.setdefault(message.seq, []).append(message)
     assert len(acks) == len(decodable)
-    for ack in acks:
-        # Equal seqs in one session name one batch: later ones are answered like the first.
-        check_ack(ack, by_seq[ack.seq][0])
+    for ack, answered in zip(acks, answered_batches(decodable, acks), strict=True):
+        check_ack(ack, answered)
 
 
 def test_the_server_is_still_serving(server: SluiceServer, channel: grpc.Channel) -> None:

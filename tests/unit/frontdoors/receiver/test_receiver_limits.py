@@ -87,3 +87,27 @@ async def test_ids_longer_than_the_limit_reject_the_batch(
         assert rejected == (1.0 if reason else None)
     finally:
         await server.stop(None)
+
+
+async def test_a_batch_refused_for_an_id_is_not_remembered() -> None:
+    """Nothing of it was produced: the same (session_id, seq) with a valid id is then
+    produced and answered on its own, and remembered from there on."""
+    sink = RecordingSink()
+    server, harness = await start(sink, max_id_length=16)
+    try:
+        async with grpc.aio.insecure_channel(harness.target) as channel:
+            push = IngestStub(channel).Push
+            refused = message(1)
+            refused.source_id = "g" * 17
+            first = await push(refused, timeout=5)
+            corrected = await push(message(1), timeout=5)
+            resent = await push(message(1), timeout=5)
+        assert (first.status, first.reason) == (
+            AckStatus.ACK_STATUS_REJECTED,
+            reasons.SOURCE_ID_INVALID,
+        )
+        assert corrected.status == OK
+        assert resent == corrected
+        assert len(sink.batches) == 1
+    finally:
+        await server.stop(None)
