@@ -5,8 +5,8 @@
 # wheels only) and Sluice's two distributions (clients/: the SDK and the wire code; the
 # server, compiling its C extension, server/sluice/core/_wire.c), into a
 # virtualenv; the final stage copies that virtualenv onto a clean Python image, without the
-# compiler, and runs it as an unprivileged user. The generated protobuf code
-# (clients/sluice/v1) is committed, so no protoc runs here.
+# compiler or any package installer (pip, setuptools), and runs it as an unprivileged user.
+# The generated protobuf code (clients/sluice/v1) is committed, so no protoc runs here.
 #
 # Run it with a config file mounted where the Helm chart mounts it:
 #   docker run -v $PWD/config.yaml:/etc/sluice/config/config.yaml:ro -p 50051:50051 sluice
@@ -27,10 +27,15 @@ WORKDIR /src
 COPY pyproject.toml setup.py README.md ./
 COPY server ./server
 COPY clients ./clients
+# Nothing installs packages at run time: the installers leave with the build.
 RUN /opt/sluice/bin/pip install --no-deps --no-compile ./clients . \
+ && /opt/sluice/bin/python -m pip uninstall --yes --quiet pip setuptools \
  && /opt/sluice/bin/python -m compileall -q /opt/sluice/lib
 
 FROM ${PYTHON_IMAGE}
+# The official base ships pip, setuptools and wheel in its own Python; nothing here uses them.
+RUN ! python -m pip --version >/dev/null 2>&1 \
+ || python -m pip uninstall --yes --quiet pip setuptools wheel
 RUN groupadd --system --gid 10001 sluice \
  && useradd --system --uid 10001 --gid sluice --no-create-home --home-dir /nonexistent \
       --shell /usr/sbin/nologin sluice \

