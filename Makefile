@@ -213,7 +213,7 @@ vendor-docs:
 dev: install
 	$(VENV_BIN)/sluice dev $(DEV_ARGS)
 
-# Not part of `make test`: it takes the whole machine for ~16 minutes (3 rounds).
+# Not part of `make test`: it takes the whole machine for ~45 minutes (3 rounds).
 bench: install $(NATIVE_TRANSPORT)
 	$(VENV_BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
