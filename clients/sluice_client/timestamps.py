@@ -92,7 +92,8 @@ def parse_rfc3339(text: str) -> int:
 
 def epoch_to_unix_nano(value: float) -> int:
     """Nanoseconds of a Unix epoch number, its unit recognised by magnitude; 0 stays 0."""
-    if isinstance(value, bool) or not math.isfinite(value):
+    # An int is always finite, and may be too large for math.isfinite: check_int64 bounds it.
+    if isinstance(value, bool) or (isinstance(value, float) and not math.isfinite(value)):
         raise TimestampError(f"{value!r} is not a finite epoch number")
     scale = unit_of(value)[1]
     if isinstance(value, int):
