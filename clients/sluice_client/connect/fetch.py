@@ -116,4 +116,5 @@ async def _attempt(
 
 def _retry_after(response: httpx.Response) -> float:
     value = response.headers.get("retry-after", "")
-    return min(float(value), MAX_RETRY_AFTER_S) if value.isdigit() else 0.0
+    # isdigit alone takes "²" and other digits float() refuses.
+    return min(float(value), MAX_RETRY_AFTER_S) if value.isascii() and value.isdigit() else 0.0

@@ -74,7 +74,8 @@ class Field:
             raise Drift(self.name, f"{self.source} is a boolean, not a number")
         number = math.nan
         if isinstance(value, int | float):
-            number = float(value)
+            with contextlib.suppress(OverflowError):  # an integer beyond any float
+                number = float(value)
         elif isinstance(value, str):
             with contextlib.suppress(ValueError):
                 number = float(value)

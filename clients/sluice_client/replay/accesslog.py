@@ -23,6 +23,7 @@ from typing import Final, Literal
 from sluice.v1.ingest_pb2 import Reading
 from sluice_client.replay.malformed import MalformedLine
 from sluice_client.replay.paths import template_of
+from sluice_client.timestamps import TimestampError, check_int64
 
 TimeUnit = Literal["s", "ms", "us"]
 METRIC: Final = "http.request"
@@ -86,7 +87,10 @@ def parse_log_time(text: str) -> int:
         )
     except ValueError as exc:
         raise MalformedLine("time", f"time {text!r}: {exc}") from None
-    return (moment - _EPOCH) // timedelta(microseconds=1) * 1000
+    try:
+        return check_int64((moment - _EPOCH) // timedelta(microseconds=1) * 1000)
+    except TimestampError as exc:
+        raise MalformedLine("time", f"time {text!r}: {exc}") from None
 
 
 class AccessLogParser:

@@ -37,6 +37,7 @@ from zoneinfo import ZoneInfo
 
 from sluice.v1.ingest_pb2 import Reading
 from sluice_client.replay.malformed import MalformedLine
+from sluice_client.timestamps import TimestampError, check_int64
 
 DEVICE_PARTS: Final = ("Entreprise", "Source", "Objet")
 STATES: Final = {"SUCCESS": 1.0, "FAILED": 0.0}
@@ -69,6 +70,8 @@ class EtlLogParser:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
             raise MalformedLine("json", f"not JSON: {exc.msg} at column {exc.colno}") from None
+        except ValueError as exc:  # an integer of more digits than Python converts
+            raise MalformedLine("json", f"not JSON that Python reads: {exc}") from None
         if not isinstance(record, dict):
             raise MalformedLine("json", "not a JSON object")
         parts = [_text(record, key, required=True) for key in DEVICE_PARTS]
@@ -137,7 +140,10 @@ class EtlLogParser:
 
     @staticmethod
     def _nanos(moment: datetime) -> int:
-        return round(moment.timestamp() * 1_000_000) * 1000
+        try:
+            return check_int64(round(moment.timestamp() * 1_000_000) * 1000)
+        except TimestampError as exc:
+            raise MalformedLine("time", f"{moment.isoformat()}: {exc}") from None
 
 
 def _text(record: dict[str, Any], key: str, *, required: bool = False) -> str:
@@ -159,7 +165,8 @@ def _number(record: dict[str, Any], key: str) -> float | None:
         raise MalformedLine(key, f"{key} is a boolean, not a number")
     number: float | None = None
     if isinstance(value, int | float):
-        number = float(value)
+        with contextlib.suppress(OverflowError):  # an integer beyond any float
+            number = float(value)
     elif isinstance(value, str):
         with contextlib.suppress(ValueError):
             number = float(value.strip().replace(",", "."))

@@ -56,6 +56,17 @@ async def test_retry_after_is_honoured() -> None:
     assert clock.sleeps == [7.0]
 
 
+@pytest.mark.parametrize("value", [b"\xb2", b"soon", b"-1"])
+async def test_a_retry_after_that_is_no_number_of_seconds_falls_back_to_backoff(
+    value: bytes,
+) -> None:
+    clock = FakeClock()
+    refused = httpx.Response(429, headers=[(b"Retry-After", value)])
+    await fetch(ScriptedSource(refused, OK), clock)
+    assert len(clock.sleeps) == 1
+    assert 0.5 <= clock.sleeps[0] <= 1.0
+
+
 async def test_timeouts_and_refused_connections_are_retried() -> None:
     source = ScriptedSource(httpx.ReadTimeout("slow"), httpx.ConnectError("refused"), OK)
     fetched = await fetch(source, FakeClock())

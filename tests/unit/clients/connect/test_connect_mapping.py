@@ -6,8 +6,11 @@ from typing import Any
 
 import pytest
 from connect_helpers import observation
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from sluice_client.connect import Drift, compile_mapping
+from tests.support.json_values import any_json
 
 EXAMPLE_MAPPING: dict[str, Any] = {
     "items": "$.observations[*]",
@@ -75,6 +78,7 @@ def test_a_renamed_list_is_drift_and_an_empty_one_is_not() -> None:
         ({"temperature": ...}, ["mapping.values.temperature"], ["humidity"]),
         ({"temperature": "warm"}, ["mapping.values.temperature"], ["humidity"]),
         ({"temperature": True}, ["mapping.values.temperature"], ["humidity"]),
+        ({"temperature": 10**400}, ["mapping.values.temperature"], ["humidity"]),
         ({"temperature_unit": ...}, ["mapping.values.temperature.unit"], ["humidity"]),
         (
             {"station": {"id": "s", "lat": 1.0, "lon": 2.0}},
@@ -103,3 +107,13 @@ def test_a_missing_cursor_is_drift_but_the_readings_go() -> None:
     assert [d.field for d in result.drift] == ["mapping.cursor"]
     assert len(result.readings) == 2
     assert result.cursor is None
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(changes=st.dictionaries(st.sampled_from(sorted(observation(0))), any_json(8), max_size=4))
+def test_any_values_give_readings_or_drift(changes: dict[str, Any]) -> None:
+    """Whatever an API puts in an item's fields, the mapping never raises."""
+    result = compile_mapping(EXAMPLE_MAPPING).map_item(observation(1, **changes))
+    for reading in result.readings:
+        reading.SerializeToString()
+    assert result.readings or result.drift

@@ -75,6 +75,8 @@ def test_odd_but_valid_requests(line: str, method: str, path: str, sent: int) ->
         (LINE[:60], "format"),
         (LINE.replace("10/Oct/2024", "10/Foo/2024"), "time"),
         (LINE.replace("10/Oct/2024", "32/Oct/2024"), "time"),
+        (LINE.replace("10/Oct/2024", "10/Oct/0001"), "time"),
+        (LINE.replace("10/Oct/2024", "10/Oct/9999"), "time"),
         (LINE.replace("+0200", "CEST"), "time"),
         (LINE + " fast", "request_time"),
         (LINE + " -1", "request_time"),
