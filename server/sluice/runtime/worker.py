@@ -24,6 +24,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from sluice.core.config.server import STREAM_HEADROOM
 from sluice.core.config.settings import Settings
 from sluice.core.netutil import is_loopback, split_host_port
 from sluice.core.tasks import cancel_and_wait
@@ -50,9 +51,6 @@ GRPC_PENDING_SOFT = 1000
 GRPC_PENDING_HARD = 3000
 """grpc's own limits on calls waiting to be picked up (``grpc.server.max_pending_requests``)."""
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
-
-STREAM_HEADROOM = 16
-"""HTTP/2 streams a connection may open beyond ``server.max_streams_per_connection``."""
 
 
 def grpc_options(settings: Settings) -> list[tuple[str, int]]:
