@@ -3,8 +3,11 @@ malformed; nothing else ever escapes, whatever its values."""
 
 from __future__ import annotations
 
+import calendar
 import contextlib
 import json
+import random
+from datetime import datetime
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -12,11 +15,12 @@ from hypothesis import strategies as st
 
 from sluice_client.replay import AccessLogParser, EtlLogParser, MalformedLine
 from tests.support.json_values import any_json
-from tests.unit.clients.replay.test_replay_etl import RECORD
+from tests.support.logsamples import etl_record
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 ANY_JSON = any_json(max_leaves=8)
-MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+RECORD = etl_record(random.Random(7), 1, datetime(2026, 12, 7, 10, 0))
+MONTHS = calendar.month_abbr[1:]
 
 
 def serializes(readings: list[Any]) -> None:
