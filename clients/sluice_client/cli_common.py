@@ -1,22 +1,25 @@
-"""Command-line plumbing shared by ``sluice replay`` and ``sluice connect``: the server
-connection options, durations such as ``10s``, and a graceful stop on SIGINT/SIGTERM."""
+"""Command-line plumbing shared by ``sluice replay``, ``sluice connect``, ``sluice simulate``
+and ``sluice dev``: the server connection options, checked argument types (durations such as
+``10s``, fleet sizes, rates), and a graceful stop on SIGINT/SIGTERM."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import math
 import os
 import re
 import signal
 import sys
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from sluice_client import loops
 from sluice_client.channel import TlsOptions
 from sluice_client.errors import SluiceClientError
+from sluice_client.fleet import MAX_DEVICES
 
 DEFAULT_TARGET: Final = "127.0.0.1:50051"
 TOKEN_ENV: Final = "SLUICE_TOKEN"
@@ -24,6 +27,7 @@ DEFAULT_CONNECT_TIMEOUT_S: Final = 5.0
 DEFAULT_CLOSE_TIMEOUT_S: Final = 30.0
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNIT_SECONDS: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_N = TypeVar("_N", int, float)
 
 
 def parse_duration(text: str) -> float:
@@ -40,6 +44,42 @@ def duration_argument(text: str) -> float:
         return parse_duration(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def device_count(text: str) -> int:
+    """A simulated fleet's size, as an argparse ``type``: 1 to ``MAX_DEVICES``."""
+    count = _number(text, int, "a whole number of devices")
+    if not 1 <= count <= MAX_DEVICES:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: a fleet has 1 to {MAX_DEVICES:,} devices (each is built before the "
+            "first reading; run several simulators for more)"
+        )
+    return count
+
+
+def readings_rate(text: str) -> float:
+    """Readings per second, as an argparse ``type``: finite and not negative (0: unlimited)."""
+    rate = _number(text, float, "readings per second")
+    if not math.isfinite(rate) or rate < 0:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: the rate is a finite number of readings per second, 0 for unlimited"
+        )
+    return rate
+
+
+def seconds(text: str) -> float:
+    """A positive, finite number of seconds, as an argparse ``type``."""
+    value = _number(text, float, "seconds")
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: need a positive, finite number of seconds")
+    return value
+
+
+def _number(text: str, kind: Callable[[str], _N], what: str) -> _N:
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
 
 
 def add_server_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
@@ -68,10 +108,10 @@ def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
     add_server_arguments(group)
     group.add_argument("--source-id", default=None, help="gateway id sent with every batch")
     group.add_argument("--batch-size", type=int, default=500, help="readings per batch")
-    group.add_argument("--connect-timeout", type=float, default=DEFAULT_CONNECT_TIMEOUT_S)
+    group.add_argument("--connect-timeout", type=seconds, default=DEFAULT_CONNECT_TIMEOUT_S)
     group.add_argument(
         "--close-timeout",
-        type=float,
+        type=seconds,
         default=DEFAULT_CLOSE_TIMEOUT_S,
         help="seconds to wait for the last Acks at the end",
     )

@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import math
 import random
 import time
 from dataclasses import dataclass, field
@@ -13,6 +14,9 @@ from sluice_client.devices import ReadingFactory, make_devices
 from sluice_client.errors import AckTimeout
 
 DEFAULT_DEVICES = 100
+MAX_DEVICES = 100_000
+"""Every device is built before the first reading (~1 KB and ~70 µs each), so a fleet's
+size is bounded: a larger one is refused at once rather than built for minutes."""
 DEFAULT_RATE = 1000.0
 DEFAULT_BATCH_SIZE = 100
 DEFAULT_LINGER_S = 0.05
@@ -74,10 +78,10 @@ class Fleet:
         connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
         close_timeout_s: float = DEFAULT_CLOSE_TIMEOUT_S,
     ) -> None:
-        if devices < 1 or streams < 1 or streams > devices:
-            raise ValueError("need devices >= 1 and 1 <= streams <= devices")
-        if rate < 0:
-            raise ValueError("rate must not be negative (0 means unlimited)")
+        if not 1 <= devices <= MAX_DEVICES or streams < 1 or streams > devices:
+            raise ValueError(f"need 1 <= devices <= {MAX_DEVICES:,} and 1 <= streams <= devices")
+        if not math.isfinite(rate) or rate < 0:
+            raise ValueError("rate must be finite and not negative (0 means unlimited)")
         rng = random.Random(seed)
         every_device = make_devices(devices, rng, prefix=f"{source_id}-dev")
         self._factories = [

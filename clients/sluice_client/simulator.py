@@ -15,7 +15,10 @@ from typing import TextIO
 
 from sluice_client.cli_common import (
     add_server_arguments,
+    device_count,
+    readings_rate,
     run_command,
+    seconds,
     tls_options,
 )
 from sluice_client.fleet import (
@@ -36,12 +39,15 @@ PROG = "sluice simulate"
 def build_parser() -> argparse.ArgumentParser:
     """The ``sluice simulate`` argument parser."""
     parser = argparse.ArgumentParser(prog=PROG, description="Stream a simulated device fleet.")
-    parser.add_argument("--devices", type=int, default=DEFAULT_DEVICES)
+    parser.add_argument("--devices", type=device_count, default=DEFAULT_DEVICES)
     parser.add_argument(
-        "--rate", type=float, default=DEFAULT_RATE, help="readings/s in total; 0 = unlimited"
+        "--rate",
+        type=readings_rate,
+        default=DEFAULT_RATE,
+        help="readings/s in total; 0 = unlimited",
     )
     parser.add_argument(
-        "--duration", type=float, default=None, help="seconds; default: until Ctrl-C"
+        "--duration", type=seconds, default=None, help="seconds; default: until Ctrl-C"
     )
     parser.add_argument("--streams", type=int, default=1, help="gRPC streams (one client each)")
     parser.add_argument(
@@ -52,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--source-id", default=DEFAULT_SOURCE_ID)
     parser.add_argument("--seed", type=int, default=None, help="random seed, for repeatable fleets")
-    parser.add_argument("--connect-timeout", type=float, default=DEFAULT_CONNECT_TIMEOUT_S)
+    parser.add_argument("--connect-timeout", type=seconds, default=DEFAULT_CONNECT_TIMEOUT_S)
     add_server_arguments(parser)
     return parser
 
@@ -148,10 +154,10 @@ def main(argv: list[str] | None = None) -> int:
     """Runs ``sluice simulate`` with ``argv`` (default: the process arguments)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.devices < 1 or args.streams < 1 or args.streams > args.devices:
-        parser.error("need --devices >= 1 and 1 <= --streams <= --devices")
-    if args.rate < 0 or args.batch_size < 1 or not 0.0 <= args.invalid_fraction <= 1.0:
-        parser.error("need --rate >= 0, --batch-size >= 1 and --invalid-fraction in [0, 1]")
+    if args.streams < 1 or args.streams > args.devices:
+        parser.error("need 1 <= --streams <= --devices")
+    if args.batch_size < 1 or not 0.0 <= args.invalid_fraction <= 1.0:
+        parser.error("need --batch-size >= 1 and --invalid-fraction in [0, 1]")
     return run_command(PROG, _simulate(args))
 
 

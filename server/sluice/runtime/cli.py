@@ -11,6 +11,7 @@ from pathlib import Path
 from sluice.core.config.base import ConfigError
 from sluice.core.config.settings import Settings, load_settings
 from sluice.core.netutil import free_port, with_port
+from sluice_client.cli_common import device_count, readings_rate, seconds
 
 EXIT_CONFIG = 2
 
@@ -38,9 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="YAML config file (kafka is overridden; logging.* unset: WARNING+ as text)",
     )
-    dev.add_argument("--devices", type=int, default=200)
-    dev.add_argument("--rate", type=float, default=20_000.0, help="readings per second")
-    dev.add_argument("--duration", type=float, default=None, help="seconds; default until Ctrl-C")
+    dev.add_argument("--devices", type=device_count, default=200)
+    dev.add_argument("--rate", type=readings_rate, default=20_000.0, help="readings per second")
+    dev.add_argument("--duration", type=seconds, default=None, help="seconds; default until Ctrl-C")
 
     topics = commands.add_parser(
         "create-topics",

@@ -15,7 +15,7 @@ from scripted_ingest import ScriptedIngest
 from sluice.v1.ingest_pb2 import Reading
 from sluice_client import simulator
 from sluice_client.devices import METRICS, UNITS, ReadingFactory, make_devices
-from sluice_client.fleet import Fleet
+from sluice_client.fleet import MAX_DEVICES, Fleet
 
 DEVICE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@-]*")
 TO_CANONICAL = {
@@ -150,13 +150,38 @@ def test_main_fails_clearly_when_the_server_cannot_be_reached(
 
 
 @pytest.mark.parametrize(
-    "argv",
-    [["--devices", "0"], ["--streams", "3", "--devices", "2"], ["--invalid-fraction", "2"]],
+    ("argv", "named"),
+    [
+        (["--devices", "0"], "--devices"),
+        (["--devices", f"{MAX_DEVICES + 1}"], "--devices"),
+        (["--devices", "1" + "0" * 23], "--devices"),
+        (["--devices", "many"], "--devices"),
+        (["--streams", "3", "--devices", "2"], "--streams"),
+        (["--invalid-fraction", "2"], "--invalid-fraction"),
+        (["--rate", "-1"], "--rate"),
+        (["--rate", "nan"], "--rate"),
+        (["--rate", "inf"], "--rate"),
+        (["--duration", "0"], "--duration"),
+        (["--duration", "nan"], "--duration"),
+        (["--connect-timeout", "nan"], "--connect-timeout"),
+        (["--connect-timeout", "-1"], "--connect-timeout"),
+    ],
 )
-def test_main_rejects_bad_arguments(argv: list[str]) -> None:
+def test_main_rejects_bad_arguments_at_once_naming_the_flag(
+    argv: list[str], named: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Refused before any device is built: a fleet too large used to be built for minutes.
     with pytest.raises(SystemExit) as exited:
-        simulator.main(argv)
+        simulator.main([*argv, "--target", "127.0.0.1:1"])
     assert exited.value.code == 2
+    assert named in capsys.readouterr().err
+
+
+def test_a_fleet_larger_than_the_bound_is_refused() -> None:
+    with pytest.raises(ValueError, match="devices"):
+        Fleet("127.0.0.1:1", devices=MAX_DEVICES + 1)
+    with pytest.raises(ValueError, match="rate"):
+        Fleet("127.0.0.1:1", devices=1, rate=math.inf)
 
 
 async def test_ctrl_c_stops_the_simulator_with_a_summary(
