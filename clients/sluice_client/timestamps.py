@@ -113,6 +113,12 @@ def json_time_to_unix_nano(value: object) -> int:
     raise TimestampError("must be an RFC 3339 string or a Unix epoch number")
 
 
+def datetime_to_unix_nano(moment: datetime) -> int:
+    """Nanoseconds since the epoch of an aware ``moment``, exactly; ``TimestampError`` when
+    they do not fit ``time_unix_nano``."""
+    return check_int64((moment - _EPOCH) // timedelta(microseconds=1) * 1000)
+
+
 def check_int64(nanos: int) -> int:
     """``nanos`` if it fits ``time_unix_nano`` (int64), else ``TimestampError``."""
     if not -INT64_MAX - 1 <= nanos <= INT64_MAX:

@@ -14,8 +14,6 @@ concerns and reported, never fatal:
 
 from __future__ import annotations
 
-import contextlib
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -25,6 +23,7 @@ from jsonpath_ng.exceptions import JSONPathError
 from jsonpath_ng.ext.parser import parse as parse_jsonpath
 
 from sluice.v1.ingest_pb2 import Reading
+from sluice_client.numbers import finite_number
 from sluice_client.timestamps import TimestampError, json_time_to_unix_nano
 
 _MISSING: Final = object()
@@ -70,16 +69,8 @@ class Field:
     def number(self, item: object) -> float:
         """The field as a finite number (numeric text is accepted)."""
         value = self.get(item)
-        if isinstance(value, bool):
-            raise Drift(self.name, f"{self.source} is a boolean, not a number")
-        number = math.nan
-        if isinstance(value, int | float):
-            with contextlib.suppress(OverflowError):  # an integer beyond any float
-                number = float(value)
-        elif isinstance(value, str):
-            with contextlib.suppress(ValueError):
-                number = float(value)
-        if not math.isfinite(number):
+        number = finite_number(value)
+        if number is None:
             raise Drift(self.name, f"{self.source} is {value!r}, not a finite number")
         return number
 

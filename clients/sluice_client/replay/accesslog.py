@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Final, Literal
 
 from sluice.v1.ingest_pb2 import Reading
-from sluice_client.replay.malformed import MalformedLine
+from sluice_client.replay.malformed import MalformedLine, line_time
 from sluice_client.replay.paths import template_of
-from sluice_client.timestamps import TimestampError, check_int64
 
 TimeUnit = Literal["s", "ms", "us"]
 METRIC: Final = "http.request"
@@ -42,7 +41,6 @@ _MONTHS: Final = {
     )
 }
 _METHOD = re.compile(r"[A-Z]{3,10}")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,10 +85,7 @@ def parse_log_time(text: str) -> int:
         )
     except ValueError as exc:
         raise MalformedLine("time", f"time {text!r}: {exc}") from None
-    try:
-        return check_int64((moment - _EPOCH) // timedelta(microseconds=1) * 1000)
-    except TimestampError as exc:
-        raise MalformedLine("time", f"time {text!r}: {exc}") from None
+    return line_time(moment, text)
 
 
 class AccessLogParser:

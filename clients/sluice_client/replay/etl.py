@@ -26,9 +26,7 @@ time zone (UTC by default); ``Date_Sequence`` may be ``2024-03-15`` or ``15/03/2
 
 from __future__ import annotations
 
-import contextlib
 import json
-import math
 import re
 import unicodedata
 from datetime import datetime, time, tzinfo
@@ -36,8 +34,8 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from sluice.v1.ingest_pb2 import Reading
-from sluice_client.replay.malformed import MalformedLine
-from sluice_client.timestamps import TimestampError, check_int64
+from sluice_client.numbers import finite_number
+from sluice_client.replay.malformed import MalformedLine, line_time
 
 DEVICE_PARTS: Final = ("Entreprise", "Source", "Objet")
 STATES: Final = {"SUCCESS": 1.0, "FAILED": 0.0}
@@ -140,10 +138,7 @@ class EtlLogParser:
 
     @staticmethod
     def _nanos(moment: datetime) -> int:
-        try:
-            return check_int64(round(moment.timestamp() * 1_000_000) * 1000)
-        except TimestampError as exc:
-            raise MalformedLine("time", f"{moment.isoformat()}: {exc}") from None
+        return line_time(moment, moment.isoformat())
 
 
 def _text(record: dict[str, Any], key: str, *, required: bool = False) -> str:
@@ -161,15 +156,8 @@ def _number(record: dict[str, Any], key: str) -> float | None:
     value = record.get(key)
     if value is None or value == "":
         return None
-    if isinstance(value, bool):
-        raise MalformedLine(key, f"{key} is a boolean, not a number")
-    number: float | None = None
-    if isinstance(value, int | float):
-        with contextlib.suppress(OverflowError):  # an integer beyond any float
-            number = float(value)
-    elif isinstance(value, str):
-        with contextlib.suppress(ValueError):
-            number = float(value.strip().replace(",", "."))
-    if number is None or not math.isfinite(number):
+    # The ETL logs may write a decimal comma: "1,5" is 1.5.
+    number = finite_number(value.strip().replace(",", ".") if isinstance(value, str) else value)
+    if number is None:
         raise MalformedLine(key, f"{key} {value!r} is not a finite number")
     return number

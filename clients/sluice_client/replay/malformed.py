@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
+
+from sluice_client.timestamps import TimestampError, datetime_to_unix_nano
 
 MAX_EXAMPLES = 5
 MAX_EXAMPLE_CHARS = 200
@@ -15,6 +18,15 @@ class MalformedLine(ValueError):
         super().__init__(message)
         self.reason = reason
         self.message = message
+
+
+def line_time(moment: datetime, written: str) -> int:
+    """``time_unix_nano`` of a line's aware ``moment`` (``written`` as the line has it);
+    ``MalformedLine("time")`` when it is outside int64 nanoseconds."""
+    try:
+        return datetime_to_unix_nano(moment)
+    except TimestampError as exc:
+        raise MalformedLine("time", f"time {written!r}: {exc}") from None
 
 
 @dataclass(slots=True)
