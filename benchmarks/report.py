@@ -41,6 +41,14 @@ RATIOS = (
         "against its own pipeline behind the floor's stream handling",
     ),
     (
+        "bare behind floor/floor plain",
+        "bare_behind_floor_plain",
+        "floor_plain",
+        "readings_per_cpu_s",
+        "Sluice's path with every switchable feature off, against the floor: the most that "
+        "free bookkeeping could reach",
+    ),
+    (
         "native/c plain",
         "n_plain",
         "c_plain",
@@ -61,6 +69,14 @@ RATIOS = (
         "behind_floor_rich",
         "readings_per_cpu_s",
         "against its own pipeline behind the floor's stream handling",
+    ),
+    (
+        "bare behind floor/floor rich",
+        "bare_behind_floor_rich",
+        "floor_rich",
+        "readings_per_cpu_s",
+        "Sluice's path with every switchable feature off, against the floor: the most that "
+        "free bookkeeping could reach",
     ),
     (
         "b/floor plain, 1-reading",

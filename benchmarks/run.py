@@ -68,6 +68,8 @@ SCENARIOS = (
     Scenario("floor_plain", "floor: Sluice's building blocks alone, plain", "floor"),
     Scenario("behind_floor_plain", "Sluice's admission and pipeline behind the floor's stream, "
              "plain", "sluice_behind_floor"),
+    Scenario("bare_behind_floor_plain", "the same with every switchable feature off, plain",
+             "bare_behind_floor"),
     Scenario("d_plain", "(d) sink ceiling, plain", "sink"),
     Scenario("e_plain", "(e) naive baseline, plain", "naive", load=Load(2, 4, 4)),
     Scenario("a_rich", "(a) end to end, rich, 100-reading batches", "sluice", "rich"),
@@ -75,6 +77,8 @@ SCENARIOS = (
     Scenario("floor_rich", "floor: Sluice's building blocks alone, rich", "floor", "rich"),
     Scenario("behind_floor_rich", "Sluice's admission and pipeline behind the floor's stream, "
              "rich", "sluice_behind_floor", "rich"),
+    Scenario("bare_behind_floor_rich", "the same with every switchable feature off, rich",
+             "bare_behind_floor", "rich"),
     Scenario("b_plain_1000", "(b) plain, 1,000-reading batches", "sluice", batch_size=1000,
              load=Load(2, 2, 8)),
     Scenario("b_rich_1000", "(b) rich, 1,000-reading batches", "sluice", "rich", 1000,

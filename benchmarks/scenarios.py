@@ -60,7 +60,8 @@ class Scenario:
     title: str
     server: str
     """``sluice``, ``transport`` (the transport ceiling), ``native`` (the native transport),
-    ``floor``, ``sluice_behind_floor``, ``http_floor``, ``naive`` or ``sink``."""
+    ``floor``, ``sluice_behind_floor``, ``bare_behind_floor``, ``http_floor``, ``naive`` or
+    ``sink``."""
     workload: str = "plain"
     batch_size: int = 100
     workers: int = 1
@@ -141,8 +142,8 @@ class Bench:
             module = "benchmarks.baselines.floor"
             return [PYTHON, "-m", module, "--listen", listen, "--bootstrap", self.bootstrap,
                     "--processes", str(scenario.workers)]  # fmt: skip
-        if scenario.server == "sluice_behind_floor":
-            module = "benchmarks.baselines.sluice_behind_floor"
+        if scenario.server in ("sluice_behind_floor", "bare_behind_floor"):
+            module = f"benchmarks.baselines.{scenario.server}"
             return [PYTHON, "-m", module, "--listen", listen, "--bootstrap", self.bootstrap]
         if scenario.server == "http_floor":
             module = "benchmarks.baselines.http_floor"

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Sequence
 
 from prometheus_client import CollectorRegistry
 
+from benchmarks.ablations import Variant
 from benchmarks.baselines.floor import (
     TENANT,
     Admit,
@@ -47,15 +48,28 @@ def admit_with(admission: Admission) -> Admit:
 
 async def run(listen: str, bootstrap: str) -> None:
     """Serve until SIGTERM or SIGINT, then drain the pipeline."""
+    await serve_behind_floor(listen, bootstrap)
+
+
+async def serve_behind_floor(
+    listen: str, bootstrap: str, off: frozenset[str] = frozenset()
+) -> None:
+    """Serve a worker's pipeline (or, with features ``off``, an ``ablations.Variant`` of it)
+    behind the floor's stream handling until SIGTERM or SIGINT, then drain it."""
     configure_tracing()  # as `sluice serve` does: with no exporter, no span per batch
     settings = load_settings(None, {"SLUICE__KAFKA__BOOTSTRAP_SERVERS": bootstrap})
-    worker = Worker(settings, Metrics(CollectorRegistry()))  # up to its pipeline only
-    await worker.pipeline.start()
-    admit = admit_with(worker.admission)
+    if off:
+        variant = Variant(settings, off)
+        admission, start, stop = variant.admission, variant.start, variant.shutdown
+    else:
+        worker = Worker(settings, Metrics(CollectorRegistry()))  # up to its pipeline only
+        admission, start, stop = worker.admission, worker.pipeline.start, worker.pipeline.shutdown
+    await start()
+    admit = admit_with(admission)
     try:
         await serve(listen, pipelined_stream(admit), unary_push(admit))
     finally:
-        await worker.pipeline.shutdown()
+        await stop()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

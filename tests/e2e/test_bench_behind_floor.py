@@ -1,6 +1,8 @@
 """Sluice behind the floor's stream (``benchmarks/baselines/sluice_behind_floor.py``) against a
 real broker: the floor's stream handling, with Sluice's own admission and pipeline doing the
-work, so that the bench can tell the stream session's cost from the pipeline's."""
+work, so that the bench can tell the stream session's cost from the pipeline's; and the same
+with every switchable feature off (``bare_behind_floor.py``), so that it can tell the
+features' cost from the path's."""
 
 from __future__ import annotations
 
@@ -23,12 +25,12 @@ from tests.support.loadruns import drive_briefly
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
 
-@pytest.fixture(scope="module")
-def server(tansu: TansuBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def serve_baseline(module: str, bootstrap: str, log_dir: Path) -> Iterator[str]:
     target = f"127.0.0.1:{free_port()}"
-    log = Path(tmp_path_factory.mktemp("behind-floor")) / "server.log"
-    command = [sys.executable, "-m", "benchmarks.baselines.sluice_behind_floor"]
-    launched = Launched([*command, "--listen", target, "--bootstrap", tansu.bootstrap], log, None)
+    command = [sys.executable, "-m", f"benchmarks.baselines.{module}"]
+    launched = Launched(
+        [*command, "--listen", target, "--bootstrap", bootstrap], log_dir / "server.log", None
+    )
     try:
         launched.wait_grpc_ready(target)
         yield target
@@ -36,30 +38,60 @@ def server(tansu: TansuBroker, tmp_path_factory: pytest.TempPathFactory) -> Iter
         launched.stop()
 
 
-def test_a_resent_batch_is_answered_by_sluices_dedup_cache_and_produced_once(
-    server: str, tansu: TansuBroker
-) -> None:
-    body = BatchFactory(WORKLOADS["plain"]).bodies(1, 10)[0]
-    raw = BatchHeader("gateway-1", "resent-session").encode(7, body)
+@pytest.fixture(scope="module")
+def server(tansu: TansuBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    log_dir = Path(tmp_path_factory.mktemp("behind-floor"))
+    yield from serve_baseline("sluice_behind_floor", tansu.bootstrap, log_dir)
 
-    with grpc.insecure_channel(server) as channel:
+
+@pytest.fixture(scope="module")
+def bare_server(tansu: TansuBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    log_dir = Path(tmp_path_factory.mktemp("bare-behind-floor"))
+    yield from serve_baseline("bare_behind_floor", tansu.bootstrap, log_dir)
+
+
+def send_twice(target: str, session: str) -> list[Ack]:
+    body = BatchFactory(WORKLOADS["plain"]).bodies(1, 10)[0]
+    raw = BatchHeader("gateway-1", session).encode(7, body)
+    with grpc.insecure_channel(target) as channel:
         stream = channel.stream_stream(
             "/sluice.v1.Ingest/Stream", response_deserializer=Ack.FromString
         )
-        acks = list(stream(iter([raw, raw]), timeout=30))
+        return list(stream(iter([raw, raw]), timeout=30))
+
+
+def records_of(bootstrap: str, session: str) -> list[object]:
+    return [
+        record
+        for record in consume_records(bootstrap, DEFAULT_TOPIC)
+        if headers_of(record)["sluice_session"] == session
+    ]
+
+
+def test_a_resent_batch_is_answered_by_sluices_dedup_cache_and_produced_once(
+    server: str, tansu: TansuBroker
+) -> None:
+    acks = send_twice(server, "resent-session")
 
     assert [ack.seq for ack in acks] == [7, 7]
     assert acks[0] == acks[1]
     assert acks[0].status in (AckStatus.ACK_STATUS_OK, AckStatus.ACK_STATUS_PARTIAL)
-    records = [
-        record
-        for record in consume_records(tansu.bootstrap, DEFAULT_TOPIC)
-        if headers_of(record)["sluice_session"] == "resent-session"
-    ]
-    assert len(records) == 1
+    assert len(records_of(tansu.bootstrap, "resent-session")) == 1
 
 
-def test_every_batch_of_a_load_run_is_answered_after_delivery(server: str) -> None:
-    report = drive_briefly(server)
+def test_with_every_feature_off_a_resent_batch_is_produced_again(
+    bare_server: str, tansu: TansuBroker
+) -> None:
+    acks = send_twice(bare_server, "bare-resent-session")
+
+    assert [ack.seq for ack in acks] == [7, 7]
+    assert len(records_of(tansu.bootstrap, "bare-resent-session")) == 2
+
+
+@pytest.mark.parametrize("served", ["server", "bare_server"])
+def test_every_batch_of_a_load_run_is_answered_after_delivery(
+    served: str, request: pytest.FixtureRequest
+) -> None:
+    report = drive_briefly(request.getfixturevalue(served))
 
     assert set(report.statuses) <= {"ACK_STATUS_OK", "ACK_STATUS_PARTIAL"}
