@@ -64,10 +64,11 @@ app.kubernetes.io/part-of: sluice
 {{- .Values.workers }}
 {{- else }}
 {{- $cpu := toString (dig "limits" "cpu" "1" .Values.resources) }}
+{{- /* At most 256, as `sluice serve --workers` takes. */}}
 {{- if hasSuffix "m" $cpu }}
-{{- max 1 (ceil (divf (trimSuffix "m" $cpu | float64) 1000)) }}
+{{- min 256 (max 1 (ceil (divf (trimSuffix "m" $cpu | float64) 1000))) }}
 {{- else }}
-{{- max 1 (ceil ($cpu | float64)) }}
+{{- min 256 (max 1 (ceil ($cpu | float64))) }}
 {{- end }}
 {{- end }}
 {{- end }}

@@ -17,6 +17,9 @@ EXIT_CONFIG = 2
 MAX_PARTITIONS = 100_000
 """The most partitions librdkafka's admin client asks for (a larger count is a ValueError)."""
 MAX_REPLICATION_FACTOR = 32_767
+MAX_WORKERS = 256
+"""More worker processes than any machine has cores for; the supervisor keeps one entry per
+worker, so a mistyped count (10**9) would exhaust memory before the first fork."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -271,8 +274,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "serve":
         settings = load_or_exit(args.config)
-        if args.workers < 1:
-            print("sluice: --workers must be at least 1", file=sys.stderr)
+        if not 1 <= args.workers <= MAX_WORKERS:
+            print(f"sluice: --workers must be 1 to {MAX_WORKERS}", file=sys.stderr)
             return EXIT_CONFIG
         if args.workers == 1:
             return run_worker(settings, args.config)

@@ -181,6 +181,7 @@ def test_a_grace_period_shorter_than_the_drain_fails_to_render() -> None:
         ({"resources": {"limits": {"cpu": "250m"}}}, "1"),
         ({"resources": {"limits": {"cpu": 3.5}}}, "4"),
         ({"workers": 3, "resources": {"limits": {"cpu": "8"}}}, "3"),
+        ({"resources": {"limits": {"cpu": "300"}}}, "256"),  # what serve --workers takes
     ],
 )
 def test_workers_follow_the_cpu_limit(values: dict[str, Any], workers: str) -> None:
