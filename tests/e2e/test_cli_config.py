@@ -39,6 +39,10 @@ def test_a_typo_fails_and_names_the_key() -> None:
         ({"SLUICE__KAFKA__CLIENT": '{"acks": "1"}'}, "kafka.client"),
         ({"SLUICE__SERVER__LISTEN": "0.0.0.0:50051"}, "auth.mode"),
         ({"SLUICE__KAFKA__NOPE": "1"}, "kafka.nope"),
+        # What librdkafka refuses, which used to pass here and crash `serve` as it started:
+        ({"SLUICE__KAFKA__LINGER_MS": "1e30"}, "kafka.linger_ms"),
+        ({"SLUICE__KAFKA__CLIENT__SSL.CA.LOCATON": "/ca.crt"}, "ssl.ca.locaton"),
+        ({"SLUICE__KAFKA__LINGER_MS": "40000"}, "(kafka.delivery_timeout_ms)"),
     ],
 )
 def test_bad_overrides_fail_and_name_the_key(env: dict[str, str], named: str) -> None:

@@ -1,10 +1,11 @@
 """Config of the Kafka connection, the producer and its circuit breaker (section ``kafka``)."""
 
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from sluice.core.config.base import ComponentConfig
+from sluice.core.config.librdkafka import INT_MAX, UNCHECKED, ClientValue, check_each, refusal
 from sluice.core.record_contract import DEFAULT_DLQ_TOPIC, DEFAULT_TOPIC
 
 DEFAULT_RECORD_MAX_BYTES = 900_000
@@ -15,6 +16,19 @@ DEFAULT_FAILURE_THRESHOLD = 3
 DEFAULT_BACKOFF_INITIAL_MS = 500
 DEFAULT_BACKOFF_MAX_MS = 30_000
 DEFAULT_PROBE_TIMEOUT_MS = 1_000
+PRODUCER_PROPERTIES: Final = {
+    "linger_ms": "linger.ms",
+    "compression": "compression.type",
+    "delivery_timeout_ms": "message.timeout.ms",
+    "queue_max_messages": "queue.buffering.max.messages",
+    "queue_max_kbytes": "queue.buffering.max.kbytes",
+}
+"""The librdkafka producer property each ``kafka`` key sets."""
+FIXED_PRODUCER_PROPERTIES: Final = {
+    "enable.idempotence": True,
+    "acks": "all",
+    "partitioner": "murmur2_random",
+}
 
 
 class BreakerConfig(ComponentConfig):
@@ -57,24 +71,22 @@ class KafkaConfig(ComponentConfig):
     """librdkafka's linger.ms: how long records wait to be batched into one request."""
     compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "lz4"
     """librdkafka's compression.type for produce requests."""
-    delivery_timeout_ms: Annotated[int, Field(gt=0)] = 30_000
+    delivery_timeout_ms: Annotated[int, Field(gt=0, le=INT_MAX)] = 30_000
     """librdkafka's message.timeout.ms: how long a record may take to be delivered."""
-    queue_max_messages: Annotated[int, Field(gt=0)] = 100_000
+    queue_max_messages: Annotated[int, Field(gt=0, le=INT_MAX)] = 100_000
     """librdkafka's queue.buffering.max.messages; a full queue is backpressure."""
-    queue_max_kbytes: Annotated[int, Field(gt=0)] = 256 * 1024
+    queue_max_kbytes: Annotated[int, Field(gt=0, le=INT_MAX)] = 256 * 1024
     """librdkafka's queue.buffering.max.kbytes; a full queue is backpressure."""
     retry_after_ms: Annotated[int, Field(gt=0)] = DEFAULT_RETRY_AFTER_MS
     """How long a client told UNAVAILABLE because of Kafka is asked to wait before resending."""
     breaker: BreakerConfig = BreakerConfig()
     """The circuit breaker towards Kafka."""
-    client: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    client: dict[str, ClientValue] = Field(default_factory=dict)
     """Any librdkafka property (TLS, SASL, ...), passed through. acks and idempotence are fixed."""
 
     @field_validator("client")
     @classmethod
-    def _refuse_locked(
-        cls, value: dict[str, str | int | float | bool]
-    ) -> dict[str, str | int | float | bool]:
+    def _refuse_locked(cls, value: dict[str, ClientValue]) -> dict[str, ClientValue]:
         locked = sorted(LOCKED_PROPERTIES.intersection(value))
         if locked:
             raise ValueError(
@@ -82,3 +94,38 @@ class KafkaConfig(ComponentConfig):
                 "acks=all and enable.idempotence=true"
             )
         return value
+
+    @field_validator("client")
+    @classmethod
+    def _librdkafka_takes_each(cls, value: dict[str, ClientValue]) -> dict[str, ClientValue]:
+        return check_each(value)
+
+    @field_validator(*PRODUCER_PROPERTIES)
+    @classmethod
+    def _librdkafka_takes(cls, value: object, info: ValidationInfo) -> object:
+        name = PRODUCER_PROPERTIES[str(info.field_name)]
+        reason = refusal({name: value})
+        if reason is not None:
+            raise ValueError(f"librdkafka refuses it as {name}: {reason}")
+        return value
+
+    @model_validator(mode="after")
+    def _librdkafka_takes_them_together(self) -> "KafkaConfig":
+        properties = self.producer_properties()
+        reason = refusal({k: v for k, v in properties.items() if k not in UNCHECKED})
+        if reason is not None:
+            for key, name in PRODUCER_PROPERTIES.items():  # librdkafka names its properties
+                reason = reason.replace(f"`{name}`", f"`{name}` (kafka.{key})")
+            raise ValueError(f"librdkafka refuses these settings together: {reason}")
+        return self
+
+    def producer_properties(self) -> dict[str, ClientValue]:
+        """The producer's librdkafka properties: acks=all and idempotence always, the keys
+        above, and the ``client`` pass-through (its delivery callbacks are added by the
+        delivery layer)."""
+        return {
+            "bootstrap.servers": self.bootstrap_servers,
+            **FIXED_PRODUCER_PROPERTIES,
+            **{name: getattr(self, key) for key, name in PRODUCER_PROPERTIES.items()},
+            **self.client,
+        }

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from sluice.core.config.base import ComponentConfig
+from sluice.core.config.librdkafka import ClientValue, check_each
 
 DEFAULT_GROUP_ID = "sluice-rollup"
 DEFAULT_SQLITE_PATH = "sluice-rollup.db"
@@ -21,8 +22,6 @@ DEFAULT_RETRY_BACKOFF_S = 1.0
 LOCKED_CONSUMER_PROPERTIES = frozenset(
     {"enable.auto.commit", "enable.auto.offset.store", "group.id"}
 )
-
-ClientValue = str | int | float | bool
 
 
 class StoreConfig(ComponentConfig):
@@ -81,3 +80,8 @@ class RollupConfig(ComponentConfig):
                 "the store's transaction, and the group is rollup.group_id"
             )
         return value
+
+    @field_validator("client")
+    @classmethod
+    def _librdkafka_takes_each(cls, value: dict[str, ClientValue]) -> dict[str, ClientValue]:
+        return check_each(value, "consumer")

@@ -12,19 +12,10 @@ librdkafka_log = logging.getLogger("sluice.kafka.librdkafka")
 
 
 def producer_settings(config: KafkaConfig, callbacks: dict[str, Any]) -> dict[str, Any]:
-    """The ``Producer`` settings for ``config``: acks=all and idempotence always, the pass-through
-    ``kafka.client`` properties, and the poller's ``callbacks``."""
+    """The ``Producer`` settings for ``config`` (``KafkaConfig.producer_properties``), with
+    the poller's ``callbacks``."""
     return {
-        "bootstrap.servers": config.bootstrap_servers,
-        "enable.idempotence": True,
-        "acks": "all",
-        "compression.type": config.compression,
-        "linger.ms": config.linger_ms,
-        "partitioner": "murmur2_random",
-        "message.timeout.ms": config.delivery_timeout_ms,
-        "queue.buffering.max.messages": config.queue_max_messages,
-        "queue.buffering.max.kbytes": config.queue_max_kbytes,
-        **config.client,
+        **config.producer_properties(),
         **callbacks,
         "logger": librdkafka_log,  # librdkafka's own lines join the JSON log, via poll()
     }

@@ -32,6 +32,8 @@ def test_the_defaults_are_a_local_sqlite_file_and_a_loopback_query_listener() ->
         ({"SLUICE__QUERY__LISTEN": "0.0.0.0:8080"}, "query.listen"),
         ({"SLUICE__QUERY__PAGE_SIZE": "5000"}, "page_size must not exceed max_page_size"),
         ({"SLUICE__QUERY__MAX_TOP": "-1"}, "query.max_top"),
+        ({"SLUICE__ROLLUP__CLIENT__SESSION.TIMEOUT.MS": "soon"}, "rollup.client"),
+        ({"SLUICE__ROLLUP__CLIENT__FETCH.MIN.BYTEZ": "1"}, "fetch.min.bytez"),
     ],
 )
 def test_a_bad_value_is_refused_naming_the_key(environ: dict[str, str], named: str) -> None:
