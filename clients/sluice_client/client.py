@@ -3,6 +3,7 @@ unacknowledged batches, and resends after RATE_LIMITED, UNAVAILABLE and reconnec
 
 import asyncio
 import logging
+import math
 import time
 import uuid
 from collections.abc import Iterable, Sequence
@@ -44,6 +45,8 @@ DEFAULT_MAX_INFLIGHT = 16
 DEFAULT_CLOSE_TIMEOUT_S = 30.0
 STREAM_METHOD = "/sluice.v1.Ingest/Stream"
 PUSH_METHOD = "/sluice.v1.Ingest/Push"
+MAX_SEQ = 2**64 - 1
+"""A batch's seq is a protobuf uint64."""
 
 
 class IngestClient:
@@ -82,8 +85,10 @@ class IngestClient:
         on_rejection: RejectionCallback | None = None,
         first_seq: int = 1,
     ) -> None:
-        if linger_s < 0 or first_seq < 1:
-            raise ValueError("linger_s must not be negative and first_seq must be positive")
+        if not (math.isfinite(linger_s) and linger_s >= 0):
+            raise ValueError(f"linger_s must be a finite number of seconds >= 0, not {linger_s!r}")
+        if not 1 <= first_seq <= MAX_SEQ:
+            raise ValueError(f"first_seq must be 1 to {MAX_SEQ} (seq is a uint64), not {first_seq}")
         self.target = target
         self.source_id = source_id
         self.session_id = session_id or str(uuid.uuid4())
