@@ -8,6 +8,7 @@ from typing import Any
 import grpc
 
 from sluice_client.backoff import Backoff
+from sluice_client.errors import CertificateUnreadable
 
 KEEPALIVE_TIME_MS = 30_000
 KEEPALIVE_TIMEOUT_MS = 10_000
@@ -33,16 +34,22 @@ class TlsOptions:
             raise ValueError("client_cert and client_key must be given together")
 
     def credentials(self) -> grpc.ChannelCredentials:
-        """Channel credentials read from the certificate files."""
+        """Channel credentials read from the certificate files; ``CertificateUnreadable``
+        names a file that cannot be read."""
         return grpc.ssl_channel_credentials(
-            root_certificates=_read(self.ca_cert),
-            private_key=_read(self.client_key),
-            certificate_chain=_read(self.client_cert),
+            root_certificates=_read(self.ca_cert, "CA certificate"),
+            private_key=_read(self.client_key, "client key"),
+            certificate_chain=_read(self.client_cert, "client certificate"),
         )
 
 
-def _read(path: Path | None) -> bytes | None:
-    return None if path is None else Path(path).read_bytes()
+def _read(path: Path | None, what: str) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        return Path(path).read_bytes()
+    except OSError as error:
+        raise CertificateUnreadable(what, Path(path), error) from None
 
 
 def call_metadata(

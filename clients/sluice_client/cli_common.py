@@ -28,6 +28,11 @@ DEFAULT_CLOSE_TIMEOUT_S: Final = 30.0
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNIT_SECONDS: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _N = TypeVar("_N", int, float)
+EXIT_USAGE: Final = 2
+
+
+class UsageError(SluiceClientError):
+    """Command-line arguments that do not go together."""
 
 
 def parse_duration(text: str) -> float:
@@ -99,6 +104,8 @@ def tls_options(args: argparse.Namespace) -> TlsOptions | None:
     """The TLS options of ``add_server_arguments``; None for plaintext."""
     if not (args.tls or args.ca_cert or args.client_cert or args.client_key):
         return None
+    if (args.client_cert is None) != (args.client_key is None):
+        raise UsageError("--client-cert and --client-key go together: give both, or neither")
     return TlsOptions(args.ca_cert, args.client_cert, args.client_key, args.server_name)
 
 
@@ -129,9 +136,12 @@ def client_options(args: argparse.Namespace, default_source_id: str) -> dict[str
 
 def run_command(prog: str, main: Coroutine[Any, Any, int]) -> int:
     """Runs a command's coroutine on a new loop; a client error prints ``prog: error`` and
-    exits 1, Ctrl-C exits 130."""
+    exits 1 (a ``UsageError`` exits 2, as argparse does), Ctrl-C exits 130."""
     try:
         return loops.run(main)
+    except UsageError as error:
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
     except SluiceClientError as error:
         print(f"{prog}: {error}", file=sys.stderr)
         return 1

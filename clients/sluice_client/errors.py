@@ -9,6 +9,8 @@
     └── ClientClosed      the client was used after close()
 """
 
+from pathlib import Path
+
 import grpc
 
 
@@ -45,3 +47,11 @@ class AckTimeout(SluiceClientError):
 
 class ClientClosed(SluiceClientError):
     """The client was used after close(), or before start()."""
+
+
+class CertificateUnreadable(SluiceClientError):
+    """A TLS certificate or key file of ``TlsOptions`` cannot be read."""
+
+    def __init__(self, what: str, path: Path, error: OSError) -> None:
+        super().__init__(f"cannot read the {what} {path}: {error.strerror or error}")
+        self.path = path
