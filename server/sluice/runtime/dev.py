@@ -30,7 +30,7 @@ from sluice.embedded.broker import BrokerError, TansuBroker
 from sluice.ops.logs import configure_logging
 from sluice.ops.metrics import Metrics
 from sluice.runtime.dev_rollup import EmbeddedRollup, with_dev_rollup
-from sluice.runtime.worker import Worker
+from sluice.runtime.worker import EXIT_CANNOT_LISTEN, CannotListen, Worker
 
 DEV_STREAMS = 4
 EXIT_NO_BROKER = 2
@@ -85,7 +85,12 @@ async def run_dev(settings: Settings, devices: int, rate: float, duration: float
         create_topics(broker.bootstrap, [settings.kafka.topic, settings.kafka.dlq_topic])
         settings = with_dev_spool(with_bootstrap(settings, broker.bootstrap), Path(spool_dir))
         worker = Worker(settings, Metrics())
-        await worker.start()
+        try:
+            await worker.start()
+        except CannotListen as error:
+            await worker.shutdown()
+            print(f"sluice dev: {error}", file=sys.stderr)
+            return EXIT_CANNOT_LISTEN
         embedded = EmbeddedRollup(
             with_dev_rollup(settings, Path(rollup_dir)), worker.metrics.registry
         )

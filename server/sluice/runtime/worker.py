@@ -51,6 +51,14 @@ GRPC_PENDING_SOFT = 1000
 GRPC_PENDING_HARD = 3000
 """grpc's own limits on calls waiting to be picked up (``grpc.server.max_pending_requests``)."""
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+EXIT_CANNOT_LISTEN = 1
+
+
+class CannotListen(RuntimeError):
+    """A listener cannot bind its address: the message names the config key and the address."""
+
+    def __init__(self, key: str, address: str, why: object) -> None:
+        super().__init__(f"cannot listen on {address} ({key}): {why}")
 
 
 def grpc_options(settings: Settings) -> list[tuple[str, int]]:
@@ -176,24 +184,34 @@ class Worker:
             (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
         )
         listen = self.settings.server.listen
-        if self.certificates is None:
-            if self.settings.auth.mode == "token" and not is_loopback(split_host_port(listen)[0]):
-                log.warning(
-                    "bearer tokens cross the network in clear text: server.tls is not set "
-                    "(fine only behind a TLS-terminating proxy or service mesh)"
-                )
-            self.grpc_port = server.add_insecure_port(listen)
-        else:
-            self.grpc_port = server.add_secure_port(listen, self.certificates.credentials())
+        in_clear = self.certificates is None and self.settings.auth.mode == "token"
+        if in_clear and not is_loopback(split_host_port(listen)[0]):
+            log.warning(
+                "bearer tokens cross the network in clear text: server.tls is not set "
+                "(fine only behind a TLS-terminating proxy or service mesh)"
+            )
+        try:
+            if self.certificates is None:
+                self.grpc_port = server.add_insecure_port(listen)
+            else:
+                self.grpc_port = server.add_secure_port(listen, self.certificates.credentials())
+        except RuntimeError as error:  # gRPC says only that it failed to bind
+            raise CannotListen("server.listen", listen, f"{error} (is the port taken?)") from None
         await server.start()
         self._grpc = server
         if self.http is not None:
-            await self.http.start()
+            try:
+                await self.http.start()
+            except OSError as error:
+                raise CannotListen("http.listen", self.settings.http.listen, error) from None
         self._ops = OpsServer(
             self.settings.ops.listen,
             build_ops_app(self.metrics.registry, self.ready, self.why_not_ready),
         )
-        await self._ops.start()
+        try:
+            await self._ops.start()
+        except OSError as error:
+            raise CannotListen("ops.listen", self.settings.ops.listen, error) from None
         serving = health_pb2.HealthCheckResponse.SERVING
         await self.health.set("", serving)
         await self.health.set(SERVICE_NAME, serving)
@@ -284,6 +302,9 @@ async def serve(
         await worker.start()
         tune_for_steady_state()
         await worker.wait()
+    except CannotListen as error:
+        log.error("sluice worker cannot start: %s", error, extra={"reason": str(error)})
+        return EXIT_CANNOT_LISTEN
     finally:
         await worker.shutdown()
     return 0
