@@ -17,6 +17,11 @@ from sluice.core.netutil import free_port
 pytestmark = pytest.mark.e2e
 
 
+def sluice(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "sluice", *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=90, check=False)
+
+
 @pytest.fixture
 def taken() -> Iterator[str]:
     """A loopback address another socket listens on (without SO_REUSEPORT)."""
@@ -45,14 +50,7 @@ def test_a_taken_port_is_named_with_its_key(key: str, environ: dict[str, str], t
     }
     env |= {name: value.format(taken=taken) for name, value in environ.items()}
 
-    done = subprocess.run(
-        [sys.executable, "-m", "sluice", "serve"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = sluice("serve", env=env)
 
     assert done.returncode == 1
     assert f"cannot listen on {taken} ({key})" in done.stderr
@@ -63,13 +61,7 @@ def test_sluice_dev_names_a_taken_port_too(taken: str, tmp_path: Path) -> None:
     config = tmp_path / "dev.yaml"
     config.write_text(f"ops:\n  listen: {taken}\n", encoding="utf-8")
 
-    done = subprocess.run(
-        [sys.executable, "-m", "sluice", "dev", "--config", str(config), "--duration", "5"],
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
+    done = sluice("dev", "--config", str(config), "--duration", "5")
 
     assert done.returncode == 1
     assert f"sluice dev: cannot listen on {taken} (ops.listen)" in done.stderr
