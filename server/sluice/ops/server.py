@@ -17,6 +17,15 @@ STARTUP_TIMEOUT_S = 10.0
 GRACEFUL_SHUTDOWN_S = 2
 
 
+class CannotListen(RuntimeError):
+    """A listener cannot bind its address: the message names the config key and the address."""
+
+    def __init__(self, key: str, address: str, why: object, errno: int | None = None) -> None:
+        super().__init__(f"cannot listen on {address} ({key}): {why}")
+        self.errno = errno
+        """The bind's error number, when the operating system gave one."""
+
+
 class _QuietSignalsServer(uvicorn.Server):
     """A uvicorn server that leaves signal handling to the process that embeds it."""
 
@@ -31,13 +40,20 @@ class OpsServer:
     The socket is bound with SO_REUSEADDR and SO_REUSEPORT, so every worker process serves
     the same ops port. uvicorn runs as a task of the current loop and installs no signal
     handlers: the worker owns signals. With ``ssl_context`` it serves HTTPS; certificates
-    loaded into that context later (rotation) apply to new connections.
+    loaded into that context later (rotation) apply to new connections. ``key`` is the config
+    key of ``listen``, named by ``CannotListen`` when the address is taken.
     """
 
     def __init__(
-        self, listen: str, app: ASGIApp, ssl_context: ssl.SSLContext | None = None
+        self,
+        listen: str,
+        app: ASGIApp,
+        ssl_context: ssl.SSLContext | None = None,
+        *,
+        key: str = "ops.listen",
     ) -> None:
         self._listen = listen
+        self._key = key
         self._app = app
         self._ssl_context = ssl_context
         self._socket: socket.socket | None = None
@@ -58,10 +74,16 @@ class OpsServer:
         return port
 
     async def start(self) -> None:
-        """Bind the listener and serve until ``shutdown()``."""
+        """Bind the listener and serve until ``shutdown()``; ``CannotListen`` if the address
+        cannot be bound."""
         if self._task is not None:
             return
-        self._socket = bind_shared(self._listen)
+        try:
+            self._socket = bind_shared(self._listen)
+        except OSError as error:
+            raise CannotListen(
+                self._key, self._listen, error.strerror or error, error.errno
+            ) from None
         config = uvicorn.Config(
             self._app,
             lifespan="off",

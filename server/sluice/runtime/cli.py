@@ -222,6 +222,7 @@ def run_rollup_or_query(command: str, settings: Settings, config: Path | None = 
 
     from sluice.downstream.rollup.store import StoreUnavailable
     from sluice.ops.logs import configure_logging
+    from sluice.ops.server import CannotListen
 
     configure_logging(settings.logging)
     try:
@@ -235,6 +236,9 @@ def run_rollup_or_query(command: str, settings: Settings, config: Path | None = 
         return uvloop.run(serve_query(settings, lambda: load_settings(config)))
     except StoreUnavailable as error:
         print(f"sluice: the roll-up store is unavailable: {error}", file=sys.stderr)
+        return 1
+    except CannotListen as error:
+        print(f"sluice {command}: {error}", file=sys.stderr)
         return 1
 
 

@@ -29,8 +29,9 @@ from sluice.delivery.kafka.topics import create_topics
 from sluice.embedded.broker import BrokerError, TansuBroker
 from sluice.ops.logs import configure_logging
 from sluice.ops.metrics import Metrics
+from sluice.ops.server import CannotListen
 from sluice.runtime.dev_rollup import EmbeddedRollup, with_dev_rollup
-from sluice.runtime.worker import EXIT_CANNOT_LISTEN, CannotListen, Worker
+from sluice.runtime.worker import EXIT_CANNOT_LISTEN, Worker
 
 DEV_STREAMS = 4
 EXIT_NO_BROKER = 2

@@ -23,7 +23,7 @@ from sluice.downstream.query.service import query_app, query_listener
 from sluice.downstream.rollup.aggregate import HOUR_S
 from sluice.downstream.rollup.metrics import RollupMetrics
 from sluice.downstream.rollup.service import RollupService
-from sluice.ops.server import OpsServer
+from sluice.ops.server import CannotListen, OpsServer
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class EmbeddedRollup:
         listener = query_listener(self._settings, app)
         try:
             await listener.start()
-        except OSError as error:
+        except CannotListen as error:
             if error.errno != errno.EADDRINUSE:
                 raise
             log.warning("query.listen %s is taken; using a free port", self._settings.query.listen)

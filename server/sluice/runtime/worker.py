@@ -38,7 +38,7 @@ from sluice.ops.auth import build_authenticator
 from sluice.ops.auth.reload import reload_tokens
 from sluice.ops.collector_pauses import CollectorPauses
 from sluice.ops.metrics import Metrics
-from sluice.ops.server import OpsServer
+from sluice.ops.server import CannotListen, OpsServer
 from sluice.ops.tls import CertificateReloader
 from sluice.ops.tracing import server_interceptors
 from sluice.runtime.collector import tune_for_steady_state
@@ -52,13 +52,6 @@ GRPC_PENDING_HARD = 3000
 """grpc's own limits on calls waiting to be picked up (``grpc.server.max_pending_requests``)."""
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 EXIT_CANNOT_LISTEN = 1
-
-
-class CannotListen(RuntimeError):
-    """A listener cannot bind its address: the message names the config key and the address."""
-
-    def __init__(self, key: str, address: str, why: object) -> None:
-        super().__init__(f"cannot listen on {address} ({key}): {why}")
 
 
 def grpc_options(settings: Settings) -> list[tuple[str, int]]:
@@ -200,18 +193,12 @@ class Worker:
         await server.start()
         self._grpc = server
         if self.http is not None:
-            try:
-                await self.http.start()
-            except OSError as error:
-                raise CannotListen("http.listen", self.settings.http.listen, error) from None
+            await self.http.start()
         self._ops = OpsServer(
             self.settings.ops.listen,
             build_ops_app(self.metrics.registry, self.ready, self.why_not_ready),
         )
-        try:
-            await self._ops.start()
-        except OSError as error:
-            raise CannotListen("ops.listen", self.settings.ops.listen, error) from None
+        await self._ops.start()
         serving = health_pb2.HealthCheckResponse.SERVING
         await self.health.set("", serving)
         await self.health.set(SERVICE_NAME, serving)

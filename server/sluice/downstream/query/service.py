@@ -51,7 +51,10 @@ def query_listener(settings: Settings, app: FastAPI, listen: str | None = None) 
     """The HTTP(S) listener of the query ``app``, on ``listen`` (default ``query.listen``)."""
     tls = settings.query.tls
     return OpsServer(
-        listen or settings.query.listen, app, None if tls is None else server_context(tls)
+        listen or settings.query.listen,
+        app,
+        None if tls is None else server_context(tls),
+        key="query.listen",
     )
 
 
@@ -82,7 +85,9 @@ async def serve_query(
     loop.add_signal_handler(signal.SIGHUP, reload)
     # Ready while the API listens: the store is open before it starts.
     ops = OpsServer(
-        settings.query.ops_listen, build_ops_app(metrics.registry, lambda: not stop.is_set())
+        settings.query.ops_listen,
+        build_ops_app(metrics.registry, lambda: not stop.is_set()),
+        key="query.ops_listen",
     )
     try:
         await listener.start()

@@ -89,7 +89,8 @@ async def serve_rollup(settings: Settings, metrics: RollupMetrics) -> int:
         loop.add_signal_handler(signum, stop.set)
     # A reload sent to every sluice process must not end this one (SIGHUP's default action).
     loop.add_signal_handler(signal.SIGHUP, log.info, "SIGHUP: sluice rollup has nothing to reload")
-    ops = OpsServer(settings.rollup.ops_listen, build_ops_app(metrics.registry, service.running))
+    app = build_ops_app(metrics.registry, service.running)
+    ops = OpsServer(settings.rollup.ops_listen, app, key="rollup.ops_listen")
     failed = False
     try:
         await service.start()

@@ -36,7 +36,7 @@ class HttpIngestListener:
         self._config = config
         self._ingest = HttpIngestApp(admission, authenticator, config, metrics, max_id_length)
         self._context = None if config.tls is None else server_context(config.tls)
-        self._server = OpsServer(config.listen, self._ingest.app, self._context)
+        self._server = OpsServer(config.listen, self._ingest.app, self._context, key="http.listen")
 
     @property
     def port(self) -> int:

@@ -1,5 +1,5 @@
-"""`sluice serve` and `sluice dev` whose port is taken say which listener and which key, and
-exit 1."""
+"""Every Sluice process whose port is taken (`serve`, `dev`, `rollup`, `query`) says which
+listener and which key, and exits 1."""
 
 from __future__ import annotations
 
@@ -65,4 +65,28 @@ def test_sluice_dev_names_a_taken_port_too(taken: str, tmp_path: Path) -> None:
 
     assert done.returncode == 1
     assert f"sluice dev: cannot listen on {taken} (ops.listen)" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "key"),
+    [("query", "query.listen"), ("query", "query.ops_listen"), ("rollup", "rollup.ops_listen")],
+)
+def test_the_downstream_commands_name_a_taken_port_too(
+    command: str, key: str, taken: str, tmp_path: Path
+) -> None:
+    env = {name: value for name, value in os.environ.items() if not name.startswith("SLUICE")}
+    env |= {
+        "SLUICE__ROLLUP__STORE__SQLITE_PATH": str(tmp_path / "rollup.db"),
+        "SLUICE__KAFKA__BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
+        "SLUICE__QUERY__LISTEN": "127.0.0.1:0",
+        "SLUICE__QUERY__OPS_LISTEN": "127.0.0.1:0",
+        "SLUICE__ROLLUP__OPS_LISTEN": "127.0.0.1:0",
+        f"SLUICE__{key.upper().replace('.', '__')}": taken,
+    }
+
+    done = sluice(command, env=env)
+
+    assert done.returncode == 1
+    assert f"sluice {command}: cannot listen on {taken} ({key})" in done.stderr
     assert "Traceback" not in done.stderr
