@@ -90,6 +90,10 @@ def load_spec(path: Path, environ: Mapping[str, str] | None = None) -> Connector
         document = yaml.safe_load(text)
     except OSError as exc:
         raise SpecError(path, [f"(file): cannot read it: {exc.strerror}"]) from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(
+            path, [f"(file): not UTF-8 text: {exc.reason} at byte {exc.start}"]
+        ) from None
     except InterpolationError as exc:
         raise SpecError(path, [f"(file): {exc}"]) from None
     except yaml.YAMLError as exc:

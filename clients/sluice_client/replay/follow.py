@@ -9,7 +9,8 @@ Following survives the two ways logs are rotated:
 
 A missing file is waited for. A last line without its newline is held back until it is
 completed, and given as is at rotation or at the end. Bytes that are not UTF-8 are replaced
-(U+FFFD), never fatal. ``.gz`` files are decompressed when read once.
+(U+FFFD), never fatal. ``.gz`` files are decompressed when read once. A file that cannot be
+read, or a ``.gz`` that is corrupt or cut short, ends the lines with ``LogUnreadable``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import BinaryIO, Final
+
+from sluice_client.errors import SluiceClientError
 
 CHUNK_BYTES: Final = 256 * 1024
 DEFAULT_POLL_INTERVAL_S: Final = 0.25
@@ -34,6 +37,15 @@ def _open_if_present(path: Path) -> BinaryIO | None:
         return open(path, "rb")  # closed by the follower
     except FileNotFoundError:
         return None
+
+
+class LogUnreadable(SluiceClientError):
+    """The log file cannot be read (or decompressed) to its end."""
+
+    def __init__(self, path: Path, error: OSError | EOFError) -> None:
+        why = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        super().__init__(f"cannot read {path}: {why}")
+        self.path = path
 
 
 def _decode(raw: bytes) -> str:
@@ -67,17 +79,27 @@ class LogLines:
 
     async def _read_once(self) -> AsyncIterator[str | None]:
         opener = gzip.open if self.path.suffix == ".gz" else open
-        with opener(self.path, "rb") as file:
-            pending = b""
-            while chunk := file.read(CHUNK_BYTES):
-                *lines, pending = (pending + chunk).split(b"\n")
-                for line in lines:
-                    yield _decode(line)
-                await asyncio.sleep(0)
-            if pending:
-                yield _decode(pending)
+        try:
+            with opener(self.path, "rb") as file:
+                pending = b""
+                while chunk := file.read(CHUNK_BYTES):
+                    *lines, pending = (pending + chunk).split(b"\n")
+                    for line in lines:
+                        yield _decode(line)
+                    await asyncio.sleep(0)
+                if pending:
+                    yield _decode(pending)
+        except (OSError, EOFError) as error:  # unreadable; a corrupt or truncated .gz
+            raise LogUnreadable(self.path, error) from None
 
     async def _follow_lines(self) -> AsyncIterator[str | None]:
+        try:
+            async for line in self._follow_file():
+                yield line
+        except OSError as error:  # e.g. a file we may not read
+            raise LogUnreadable(self.path, error) from None
+
+    async def _follow_file(self) -> AsyncIterator[str | None]:
         file = await self._open_when_present()
         if file is None:
             return

@@ -104,6 +104,10 @@ def read_file(path: Path, environ: Mapping[str, str]) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"config file {path} is not UTF-8 text: {exc.reason} at byte {exc.start}"
+        ) from None
     try:
         data = yaml.safe_load(interpolate(text, environ))
     except InterpolationError as exc:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from sluice_client.replay import IDLE, LogLines
+from sluice_client.replay.follow import LogUnreadable
 
 POLL_S = 0.01
 ROUNDS = 500
@@ -113,3 +117,36 @@ async def test_follow_restarts_a_truncated_file(tmp_path: Path) -> None:
     await follower.until(lambda: len(follower.seen) == 3)
     assert await follower.finish() == ["a long first line", "second", "c1"]
     assert follower.lines.truncations == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        (b"not gzip at all\n", "Not a gzipped file"),
+        (gzip.compress(b"one\ntwo\n" * 1000)[:-20], "ended before the end-of-stream marker"),
+    ],
+)
+async def test_a_corrupt_or_truncated_gzip_is_named_not_a_crash(
+    tmp_path: Path, content: bytes, why: str
+) -> None:
+    path = tmp_path / "access.log.gz"
+    path.write_bytes(content)
+
+    with pytest.raises(LogUnreadable, match=f"cannot read {path}: .*{why}"):
+        await read_all(LogLines(path))
+
+
+async def test_replay_of_a_corrupt_gzip_says_so_and_exits_1(tmp_path: Path, target: str) -> None:
+    path = tmp_path / "access.log.gz"
+    path.write_bytes(b"not gzip at all\n")
+    command = [sys.executable, "-m", "sluice", "replay", "access", str(path), "--target", target]
+
+    process = await asyncio.create_subprocess_exec(
+        *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+
+    assert process.returncode == 1
+    assert f"sluice replay: cannot read {path}: Not a gzipped file" in err.decode()
+    assert "Traceback" not in err.decode()
+    assert "replay: 0 lines" in out.decode()
