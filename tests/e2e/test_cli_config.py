@@ -101,3 +101,14 @@ def test_workers_without_a_writable_temporary_directory_say_so() -> None:
     assert result.returncode == 2
     assert "--workers needs a writable temporary directory" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_config_file_that_is_not_utf8_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "sluice.yaml"
+    path.write_bytes(b"\xff\xfeserver: {}\n")
+
+    result = check_config("--config", str(path))
+
+    assert result.returncode == 2
+    assert f"config file {path} is not UTF-8 text" in result.stderr
+    assert "Traceback" not in result.stderr

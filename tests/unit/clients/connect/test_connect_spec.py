@@ -131,3 +131,10 @@ def test_unusable_files(tmp_path: Path, text: str, problem: str) -> None:
     path.write_text(text)
     with pytest.raises(SpecError, match=re.escape(problem)):
         load_spec(path, environ={})
+
+
+def test_a_file_that_is_not_utf8_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "spec.yaml"
+    path.write_bytes(b"\xff\xfename: x\n")
+    with pytest.raises(SpecError, match="not UTF-8 text"):
+        load_spec(path, environ={})
