@@ -202,3 +202,35 @@ app.kubernetes.io/part-of: sluice
 {{- $own := ternary $root.Values.kafka.sasl $root.Values.auth (eq (index . 1) "rollup") }}
 {{- list $own $root.Values.rollup.store | toJson | sha256sum }}
 {{- end }}
+
+{{/*
+The alert groups of files/alerts.yml without the alerts named in prometheusRule.disabled (a
+name that is not an alert there fails the render, so a typo never leaves an alert on), then
+prometheusRule.additionalRules as a group of their own.
+*/}}
+{{- define "sluice.alertGroups" -}}
+{{- $disabled := .Values.prometheusRule.disabled }}
+{{- $known := list }}
+{{- $groups := list }}
+{{- range (.Files.Get "files/alerts.yml" | fromYaml).groups }}
+{{- $rules := list }}
+{{- range .rules }}
+{{- $known = append $known .alert }}
+{{- if not (has .alert $disabled) }}
+{{- $rules = append $rules . }}
+{{- end }}
+{{- end }}
+{{- if $rules }}
+{{- $groups = append $groups (set (deepCopy .) "rules" $rules) }}
+{{- end }}
+{{- end }}
+{{- range $disabled }}
+{{- if not (has . $known) }}
+{{- fail (printf "prometheusRule.disabled: %s is not one of Sluice's alerts (%s)" . (join ", " $known)) }}
+{{- end }}
+{{- end }}
+{{- with .Values.prometheusRule.additionalRules }}
+{{- $groups = append $groups (dict "name" "sluice-additional" "rules" .) }}
+{{- end }}
+{{- toYaml $groups }}
+{{- end }}

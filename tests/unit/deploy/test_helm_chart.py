@@ -341,6 +341,46 @@ def test_alert_rules_and_dashboard_are_the_files_in_deploy() -> None:
     assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
 
 
+def alert_names(rule: dict[str, Any]) -> dict[str, list[str]]:
+    return {
+        group["name"]: [item.get("alert", item.get("record")) for item in group["rules"]]
+        for group in rule["spec"]["groups"]
+    }
+
+
+def test_disabled_alerts_are_left_out_and_additional_rules_added() -> None:
+    shipped = yaml.safe_load((REPO / "deploy" / "prometheus" / "alerts.yml").read_text())
+    mine = {
+        "alert": "SluiceRateLimitedMostly",
+        "expr": "sum(rate(sluice_rate_limited_total[5m])) / sum(rate(sluice_batches_total[5m]))"
+        " > 0.5",
+        "for": "30m",
+        "labels": {"severity": "warning"},
+    }
+    values = {
+        "prometheusRule": {
+            "enabled": True,
+            "disabled": ["SluiceRateLimited", "SluiceAckLatencyHigh"],
+            "additionalRules": [mine],
+        }
+    }
+
+    rule = find(render_chart(values), "PrometheusRule")
+
+    names = alert_names(rule)
+    every = [name for group in names.values() for name in group]
+    assert "SluiceRateLimited" not in every
+    assert "SluiceAckLatencyHigh" not in every
+    assert len(every) == sum(len(g["rules"]) for g in shipped["groups"]) - 2 + 1
+    assert rule["spec"]["groups"][-1] == {"name": "sluice-additional", "rules": [mine]}
+
+
+def test_a_disabled_name_that_is_no_alert_fails_to_render_naming_it() -> None:
+    values = {"prometheusRule": {"enabled": True, "disabled": ["SluiceRateLimted"]}}
+    with pytest.raises(helm_python.HelmRenderError, match="SluiceRateLimted is not one of"):
+        render_chart(values)
+
+
 BAD_VALUES: list[tuple[dict[str, Any], str]] = [
     ({"mode": "daemonset"}, "/mode"),
     ({"replicas": 3}, "'replicas' not allowed"),
@@ -355,6 +395,8 @@ BAD_VALUES: list[tuple[dict[str, Any], str]] = [
     ({"resources": {"limits": {"cpu": "two"}}}, "/resources/limits/cpu"),
     ({"spool": {"persistence": {"accessModes": ["ReadOnlyMany"]}}}, "/spool/persistence/access"),
     ({"config": {"server": {"drain_timeout_s": 0}}}, "/config/server/drain_timeout_s"),
+    ({"prometheusRule": {"disabled": "SluiceRateLimited"}}, "/prometheusRule/disabled"),
+    ({"prometheusRule": {"additionalRules": [{"alert": "X"}]}}, "/prometheusRule/additional"),
 ]
 
 
