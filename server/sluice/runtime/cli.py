@@ -11,12 +11,10 @@ from pathlib import Path
 from sluice.core.config.base import ConfigError
 from sluice.core.config.settings import Settings, load_settings
 from sluice.core.netutil import free_port, with_port
+from sluice.runtime.topics_command import add_topics_command, create_topics_command
 from sluice_client.cli_common import device_count, readings_rate, seconds
 
 EXIT_CONFIG = 2
-MAX_PARTITIONS = 100_000
-"""The most partitions librdkafka's admin client asks for (a larger count is a ValueError)."""
-MAX_REPLICATION_FACTOR = 32_767
 MAX_WORKERS = 256
 """More worker processes than any machine has cores for; the supervisor keeps one entry per
 worker, so a mistyped count (10**9) would exhaust memory before the first fork."""
@@ -49,28 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--rate", type=readings_rate, default=20_000.0, help="readings per second")
     dev.add_argument("--duration", type=seconds, default=None, help="seconds; default until Ctrl-C")
 
-    topics = commands.add_parser(
-        "create-topics",
-        help="create kafka.topic and kafka.dlq_topic with the config's Kafka settings",
-    )
-    topics.add_argument("--config", type=Path, help="YAML config file")
-    topics.add_argument(
-        "--partitions", type=partition_count, default=12, help="1 to 100000; -1: the broker's"
-    )
-    topics.add_argument(
-        "--replication-factor",
-        type=replication_factor,
-        default=3,
-        help="1 to 32767; -1: the broker's",
-    )
-    topics.add_argument(
-        "--topic-config",
-        action="append",
-        type=topic_setting,
-        default=[],
-        metavar="KEY=VALUE",
-        help="a topic setting such as retention.ms=604800000; repeatable",
-    )
+    add_topics_command(commands)
 
     rollup = commands.add_parser(
         "rollup", help="roll the readings topic up per hour into the roll-up store"
@@ -153,68 +130,6 @@ def run_supervisor(settings: Settings, config: Path | None, workers: int) -> int
         return EXIT_CONFIG
 
 
-def partition_count(text: str) -> int:
-    """A topic's partitions, as an argparse ``type``: what librdkafka's admin client takes."""
-    return _count_or_broker_default(text, MAX_PARTITIONS, "partitions")
-
-
-def replication_factor(text: str) -> int:
-    """A topic's replication factor, as an argparse ``type``: Kafka's is a 16-bit count."""
-    return _count_or_broker_default(text, MAX_REPLICATION_FACTOR, "replicas")
-
-
-def _count_or_broker_default(text: str, most: int, what: str) -> int:
-    try:
-        count = int(text)
-    except ValueError:
-        count = 0
-    if count != -1 and not 1 <= count <= most:
-        raise argparse.ArgumentTypeError(
-            f"{text!r}: need 1 to {most} {what}, or -1 for the broker's default"
-        )
-    return count
-
-
-def topic_setting(text: str) -> tuple[str, str]:
-    """A ``KEY=VALUE`` topic setting, as an argparse ``type``."""
-    key, equals, value = text.partition("=")
-    if not key.strip() or not equals:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not KEY=VALUE, such as retention.ms=604800000"
-        )
-    return key.strip(), value
-
-
-def create_topics_command(args: argparse.Namespace) -> int:
-    """``sluice create-topics``: the readings and dead-letter topics, if they are missing."""
-    from sluice.delivery.kafka.topics import ADMIN_TIMEOUT_S, TopicsError, create_topics
-
-    settings = load_or_exit(args.config)
-    topic_config = dict(args.topic_config)
-    kafka = settings.kafka
-    try:
-        create_topics(
-            kafka.bootstrap_servers,
-            [kafka.topic, kafka.dlq_topic],
-            args.partitions,
-            topic_config,
-            replication_factor=args.replication_factor,
-            client=kafka.client,
-        )
-    except TopicsError as error:
-        print(f"sluice: cannot create topics: {error}", file=sys.stderr)
-        return 1
-    except TimeoutError:
-        print(
-            f"sluice: cannot create topics: no answer from {kafka.bootstrap_servers} "
-            f"within {ADMIN_TIMEOUT_S:g}s",
-            file=sys.stderr,
-        )
-        return 1
-    print(f"topics ready: {kafka.topic}, {kafka.dlq_topic}")
-    return 0
-
-
 def run_rollup_or_query(command: str, settings: Settings, config: Path | None = None) -> int:
     """Run ``sluice rollup`` or ``sluice query`` in this process, on uvloop; ``sluice query``
     re-reads ``config`` for its tokens on SIGHUP."""
@@ -266,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 0
     if args.command == "create-topics":
-        return create_topics_command(args)
+        return create_topics_command(args, load_or_exit(args.config))
     if args.command == "hash-token":
         from sluice.ops.auth import token_digest
 
