@@ -94,13 +94,9 @@ class LogLines:
 
     async def _follow_lines(self) -> AsyncIterator[str | None]:
         try:
-            async for line in self._follow_file():
-                yield line
+            file = await self._open_when_present()
         except OSError as error:  # e.g. a file we may not read
             raise LogUnreadable(self.path, error) from None
-
-    async def _follow_file(self) -> AsyncIterator[str | None]:
-        file = await self._open_when_present()
         if file is None:
             return
         if self._from_end:
@@ -134,6 +130,8 @@ class LogLines:
                 await self._pause()
             if pending:
                 yield _decode(pending)
+        except OSError as error:
+            raise LogUnreadable(self.path, error) from None
         finally:
             file.close()
 

@@ -5,7 +5,7 @@ from typing import Annotated, Final, Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from sluice.core.config.base import ComponentConfig
-from sluice.core.config.librdkafka import INT_MAX, UNCHECKED, ClientValue, check_each, refusal
+from sluice.core.config.librdkafka import INT_MAX, ClientValue, check_each, refusal
 from sluice.core.record_contract import DEFAULT_DLQ_TOPIC, DEFAULT_TOPIC
 
 DEFAULT_RECORD_MAX_BYTES = 900_000
@@ -111,8 +111,7 @@ class KafkaConfig(ComponentConfig):
 
     @model_validator(mode="after")
     def _librdkafka_takes_them_together(self) -> "KafkaConfig":
-        properties = self.producer_properties()
-        reason = refusal({k: v for k, v in properties.items() if k not in UNCHECKED})
+        reason = refusal(self.producer_properties())
         if reason is not None:
             for key, name in PRODUCER_PROPERTIES.items():  # librdkafka names its properties
                 reason = reason.replace(f"`{name}`", f"`{name}` (kafka.{key})")

@@ -2,9 +2,9 @@
 
 librdkafka checks every property's name, type and range, and some combinations, when a client
 is made: ``kafka.client``, ``rollup.client`` and the ``kafka`` settings it is given are
-checked here, at validation, by making a client of them and dropping it at once. Without
-``bootstrap.servers`` that client connects nowhere. Its table of properties is librdkafka's
-own, so it is never copied here, and a new librdkafka's properties are taken as they come.
+checked here, at validation, by making a client of them and dropping it at once; what only
+the server's own client can check is ``LEFT_OUT``. librdkafka's table of properties is never
+copied here, so a new librdkafka's properties are taken as they come.
 """
 
 from __future__ import annotations
@@ -21,17 +21,19 @@ INT_MAX: Final = 2**31 - 1
 """librdkafka's integer properties are C ints, and it wraps a larger value into range without
 a word (99,999,999,999 messages becomes 1,215,752,191), so the keys Sluice maps onto them are
 bounded here."""
-UNCHECKED: Final = frozenset({"security.protocol"})
-"""Left to the client the server makes: with it set, making a client loads the TLS files and
-the SASL mechanism, which need not exist where the configuration is checked (CI, a laptop)."""
+LEFT_OUT: Final = frozenset({"bootstrap.servers", "security.protocol"})
+"""Left to the client the server makes. Without ``bootstrap.servers`` a checked client
+connects nowhere; with ``security.protocol`` set, making one loads the TLS files and the SASL
+mechanism, which need not exist where the configuration is checked (CI, a laptop)."""
 QUIET = {"log_level": 0}
 """No log line from a client that is only made to be checked (librdkafka warns on stderr
 that it has no bootstrap.servers)."""
 
 
 def refusal(properties: Mapping[str, object], kind: ClientKind = "producer") -> str | None:
-    """Why librdkafka will not make a ``kind`` client of ``properties``; None if it will."""
-    settings = {name: value for name, value in properties.items() if name != "bootstrap.servers"}
+    """Why librdkafka will not make a ``kind`` client of ``properties`` (``LEFT_OUT`` aside);
+    None if it will."""
+    settings = {name: value for name, value in properties.items() if name not in LEFT_OUT}
     try:
         if kind == "producer":
             Producer({**settings, **QUIET})
@@ -47,10 +49,10 @@ def refusal(properties: Mapping[str, object], kind: ClientKind = "producer") -> 
 def check_each(
     properties: dict[str, ClientValue], kind: ClientKind = "producer"
 ) -> dict[str, ClientValue]:
-    """``properties`` as given, if librdkafka takes each one on its own (``UNCHECKED`` left
-    out); else a ``ValueError`` naming the first it refuses, and why."""
+    """``properties`` as given, if librdkafka takes each one on its own; else a ``ValueError``
+    naming the first it refuses, and why."""
     for name, value in properties.items():
-        reason = None if name in UNCHECKED else refusal({name: value}, kind)
+        reason = refusal({name: value}, kind)
         if reason is not None:
             raise ValueError(f"{name}: librdkafka refuses it: {reason}")
     return properties

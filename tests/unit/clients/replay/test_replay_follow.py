@@ -150,3 +150,8 @@ async def test_replay_of_a_corrupt_gzip_says_so_and_exits_1(tmp_path: Path, targ
     assert f"sluice replay: cannot read {path}: Not a gzipped file" in err.decode()
     assert "Traceback" not in err.decode()
     assert "replay: 0 lines" in out.decode()
+
+
+async def test_following_a_path_that_cannot_be_read_is_named(tmp_path: Path) -> None:
+    with pytest.raises(LogUnreadable, match=f"cannot read {tmp_path}: Is a directory"):
+        await read_all(LogLines(tmp_path, follow=True, poll_interval_s=POLL_S))
